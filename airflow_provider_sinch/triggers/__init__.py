@@ -1,0 +1,1 @@
+"""Sinch provider triggers."""
