@@ -1,0 +1,814 @@
+"""The Sinch hook: authenticated, retrying ``requests`` sessions for Sinch's REST APIs, and the Fax API."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import requests
+
+from airflow_provider_sinch import __version__
+from airflow_provider_sinch._compat import BaseHook, mask_secret
+from airflow_provider_sinch._time import fax_create_time, format_create_time, to_utc
+from airflow_provider_sinch.exceptions import (
+    SinchAPIError,
+    SinchAuthError,
+    SinchConnectionConfigError,
+    SinchConnectionError,
+    SinchDownloadError,
+    SinchInvalidRequestError,
+    SinchNotFoundError,
+    SinchRateLimitError,
+    SinchResponseError,
+    SinchServerError,
+)
+from airflow_provider_sinch.get_provider_info import (
+    CONN_FIELDS,
+    DEFAULT_API_HOST,
+    DEFAULT_TOKEN_URL,
+    UI_FIELD_BEHAVIOUR,
+)
+from airflow_provider_sinch.hooks._http import (
+    RETRY_STATUSES,
+    SinchBasicAuth,
+    SinchOAuth2Auth,
+    SinchRetry,
+    TimeoutHTTPAdapter,
+    check_transport,
+    is_loopback_host,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+AUTH_TYPES = ("basic", "oauth2")
+FAX_DIRECTIONS = ("INBOUND", "OUTBOUND")
+FAX_STATUSES = ("QUEUED", "IN_PROGRESS", "COMPLETED", "FAILURE")
+TERMINAL_FAX_STATUSES = frozenset({"COMPLETED", "FAILURE"})
+MAX_PAGE_SIZE = 1000
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+FAX_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+DOWNLOAD_CHUNK = 1024 * 1024
+
+#: ``send_fax`` keyword options and the Fax API field each one becomes.
+SEND_OPTIONS: dict[str, str] = {
+    "from_number": "from",
+    "header_text": "headerText",
+    "header_page_numbers": "headerPageNumbers",
+    "header_time_zone": "headerTimeZone",
+    "cover_page_id": "coverPageId",
+    "cover_page_data": "coverPageData",
+    "labels": "labels",
+    "callback_url": "callbackUrl",
+    "callback_url_content_type": "callbackUrlContentType",
+    "max_retries": "maxRetries",
+    "retry_delay_seconds": "retryDelaySeconds",
+    "resolution": "resolution",
+    "image_conversion_method": "imageConversionMethod",
+    "service_id": "serviceId",
+    "in_progress_notifications": "inProgressNotifications",
+}
+
+
+def validate_e164(number: Any, *, field: str = "to") -> str:
+    """Return ``number`` if it is an E.164 phone number (``+`` and 2 to 15 digits), else raise ValueError."""
+    if not isinstance(number, str) or not E164.match(number):
+        raise ValueError(
+            f"{field}={number!r} is not an E.164 phone number: use '+', the country code and the number, "
+            "digits only, e.g. '+14155552671'."
+        )
+    return number
+
+
+def validate_fax_id(fax_id: Any) -> str:
+    """Return ``fax_id`` if it looks like a Sinch fax ID, else raise ValueError."""
+    if not isinstance(fax_id, str) or not FAX_ID.match(fax_id):
+        raise ValueError(
+            f"fax_id={fax_id!r} is not a Sinch fax ID (letters, digits, '-' or '_', e.g. '01HDF5S9P29WC29J578J8EKC1C')."
+        )
+    return fax_id
+
+
+@dataclass(frozen=True)
+class SinchConnectionSettings:
+    """The settings of a ``sinch`` connection after validation and type coercion."""
+
+    key_id: str
+    key_secret: str
+    project_id: str
+    auth_type: str
+    host: str
+    token_url: str
+    timeout: float
+    max_retries: int
+    max_retry_wait: float
+
+    def __repr__(self) -> str:  # the secret must not reach a log through a repr
+        return (
+            f"SinchConnectionSettings(key_id={self.key_id!r}, project_id={self.project_id!r}, "
+            f"auth_type={self.auth_type!r}, host={self.host!r})"
+        )
+
+
+def _extra(extras: Mapping[str, Any], name: str, conn_type: str = "sinch") -> Any:
+    """An extra field by its bare name (Airflow 3 UI, env vars) or its 2.x ``extra__sinch__`` name."""
+    value = extras.get(name)
+    if value in (None, ""):
+        value = extras.get(f"extra__{conn_type}__{name}")
+    return None if value == "" else value
+
+
+def _number(value: Any, name: str, conn_id: str, *, kind: type[int] | type[float], minimum: float) -> Any:
+    try:
+        number = kind(str(value).strip()) if isinstance(value, str) else kind(value)
+    except (TypeError, ValueError):
+        raise SinchConnectionConfigError(
+            f"Connection {conn_id!r}: extra {name!r}={value!r} is not a number; "
+            f"set it to a {'whole ' if kind is int else ''}number such as "
+            f"{CONN_FIELDS.get(name, {}).get('schema', {}).get('default', 30)}."
+        ) from None
+    if number < minimum or (kind is float and number == 0):
+        raise SinchConnectionConfigError(
+            f"Connection {conn_id!r}: extra {name!r}={value!r} must be {'> 0' if kind is float else '>= 0'}."
+        )
+    return number
+
+
+def parse_connection(
+    conn: Any,
+    *,
+    auth_type: str | None = None,
+    project_id: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> SinchConnectionSettings:
+    """Validate an Airflow connection and coerce its extras, merging explicit hook arguments over them."""
+    conn_id = getattr(conn, "conn_id", None) or "sinch"
+    extras = conn.extra_dejson or {}
+    missing = [
+        label
+        for label, value in (("Key ID (login)", conn.login), ("Key Secret (password)", conn.password))
+        if not value
+    ]
+    project = project_id or _extra(extras, "project_id")
+    if not project:
+        missing.append("Project ID (extra 'project_id')")
+    if missing:
+        raise SinchConnectionConfigError(
+            f"Connection {conn_id!r} is missing {', '.join(missing)}. Copy them from the Sinch dashboard "
+            "(Settings > Access keys) into the connection."
+        )
+    auth = str(auth_type or _extra(extras, "auth_type") or "basic").strip().lower()
+    if auth not in AUTH_TYPES:
+        raise SinchConnectionConfigError(
+            f"Connection {conn_id!r}: auth_type={auth!r} is not supported; use 'basic' or 'oauth2'."
+        )
+    raw_timeout = timeout if timeout is not None else _extra(extras, "timeout")
+    raw_retries = max_retries if max_retries is not None else _extra(extras, "max_retries")
+    raw_wait = _extra(extras, "max_retry_wait")
+    return SinchConnectionSettings(
+        key_id=str(conn.login),
+        key_secret=str(conn.password),
+        project_id=str(project).strip(),
+        auth_type=auth,
+        host=_base_host(conn),
+        token_url=str(_extra(extras, "token_url") or DEFAULT_TOKEN_URL).strip(),
+        timeout=_number(30 if raw_timeout is None else raw_timeout, "timeout", conn_id, kind=float, minimum=0),
+        max_retries=_number(5 if raw_retries is None else raw_retries, "max_retries", conn_id, kind=int, minimum=0),
+        max_retry_wait=_number(120 if raw_wait is None else raw_wait, "max_retry_wait", conn_id, kind=float, minimum=0),
+    )
+
+
+def _base_host(conn: Any) -> str:
+    """The API base URL: the connection's host (with scheme and port) or Sinch's Fax API host."""
+    host = (conn.host or "").strip().rstrip("/")
+    if not host:
+        return DEFAULT_API_HOST
+    if "://" not in host:
+        hostname = host.split(":", 1)[0] if not host.startswith("[") else host.split("]", 1)[0] + "]"
+        scheme = "http" if is_loopback_host(hostname) else "https"
+        host = f"{scheme}://{host}"
+    if conn.port and urlsplit(host).port is None:
+        host = f"{host}:{conn.port}"
+    return host
+
+
+def _error_fields(response: requests.Response) -> tuple[str | None, str | None, list[Any]]:
+    """Sinch's (code, message, details) from either error shape, or Nones for an empty/unreadable body."""
+    if not response.content:
+        return None, None, []
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None, []
+    if not isinstance(body, dict):
+        return None, None, []
+    code = body.get("code")
+    message = body.get("message") or body.get("error") or body.get("status")
+    raw_details = body.get("details")
+    details: list[Any] = raw_details if isinstance(raw_details, list) else []
+    return (None if code is None else str(code)), (None if message is None else str(message)[:500]), details
+
+
+class SinchHook(BaseHook):
+    """Talk to Sinch's REST APIs with a project's access key.
+
+    Builds one pooled ``requests.Session`` per hook with authentication (HTTP Basic with the key ID
+    and key secret, or OAuth2 client-credentials bearer tokens), a timeout on every request and
+    retries with backoff on 429, 502, 503, 504 and connection errors. Errors are raised as the typed
+    exceptions of :mod:`airflow_provider_sinch.exceptions`.
+
+    :param sinch_conn_id: the ``sinch`` connection holding key ID (login), key secret (password) and
+        the extras ``project_id``, ``auth_type``, ``timeout``, ``max_retries`` and ``token_url``.
+    :param auth_type: ``basic`` or ``oauth2``; overrides the connection's.
+    :param project_id: overrides the connection's project ID.
+    :param timeout: seconds for every request; overrides the connection's (default 30).
+    :param max_retries: retries on 429/502/503/504/connection errors; overrides the connection's (default 5).
+    """
+
+    conn_name_attr = "sinch_conn_id"
+    default_conn_name = "sinch_default"
+    conn_type = "sinch"
+    hook_name = "Sinch"
+
+    def __init__(
+        self,
+        sinch_conn_id: str = default_conn_name,
+        *,
+        auth_type: str | None = None,
+        project_id: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sinch_conn_id = sinch_conn_id
+        self._overrides: dict[str, Any] = {
+            "auth_type": auth_type,
+            "project_id": project_id,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+
+    # -- connection form (Airflow 2.x; Airflow 3.3 reads get_provider_info) ---------------------------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel, hide and describe the standard connection fields (Airflow 2.x form)."""
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the Airflow 2.x connection form (same fields as ``conn-fields``)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import AnyOf, NumberRange, Optional
+
+        return {
+            "project_id": StringField(lazy_gettext(CONN_FIELDS["project_id"]["label"]), widget=BS3TextFieldWidget()),
+            "auth_type": StringField(
+                lazy_gettext(CONN_FIELDS["auth_type"]["label"]),
+                widget=BS3TextFieldWidget(),
+                validators=[Optional(), AnyOf(list(AUTH_TYPES))],
+                default="basic",
+            ),
+            "timeout": IntegerField(
+                lazy_gettext(CONN_FIELDS["timeout"]["label"]),
+                widget=BS3TextFieldWidget(),
+                validators=[Optional(), NumberRange(min=1)],
+                default=30,
+            ),
+            "max_retries": IntegerField(
+                lazy_gettext(CONN_FIELDS["max_retries"]["label"]),
+                widget=BS3TextFieldWidget(),
+                validators=[Optional(), NumberRange(min=0)],
+                default=5,
+            ),
+            "token_url": StringField(lazy_gettext(CONN_FIELDS["token_url"]["label"]), widget=BS3TextFieldWidget()),
+        }
+
+    # -- connection and session -----------------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> SinchConnectionSettings:
+        """The validated connection settings (read from Airflow on first use, not in ``__init__``)."""
+        conn = self.get_connection(self.sinch_conn_id)
+        settings = parse_connection(conn, **self._overrides)
+        mask_secret(settings.key_secret)
+        return settings
+
+    @property
+    def project_id(self) -> str:
+        """The Sinch project ID of the connection."""
+        return self.settings.project_id
+
+    @property
+    def api_base_url(self) -> str:
+        """Base URL of the Fax API for this project, ending in ``/``."""
+        return f"{self.settings.host}/v3/projects/{quote(self.settings.project_id, safe='')}/"
+
+    def _new_session(self, *, with_auth: bool) -> requests.Session:
+        settings = self.settings
+        retry = SinchRetry(
+            total=settings.max_retries,
+            connect=settings.max_retries,
+            read=settings.max_retries,
+            status=settings.max_retries,
+            other=0,
+            redirect=3,
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=0.5,
+            backoff_max=30,
+            backoff_jitter=0.25,
+            raise_on_status=False,
+            respect_retry_after_header=True,
+            max_total_wait=settings.max_retry_wait,
+            logger=self.log,
+        )
+        session = requests.Session()
+        session.headers["User-Agent"] = f"airflow-provider-sinch/{__version__}"
+        adapter = TimeoutHTTPAdapter(max_retries=retry, timeout=settings.timeout, pool_maxsize=16)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        if with_auth:
+            session.auth = self._auth
+        return session
+
+    @cached_property
+    def _auth(self) -> requests.auth.AuthBase:
+        settings = self.settings
+        if settings.auth_type == "oauth2":
+            return SinchOAuth2Auth(
+                settings.key_id,
+                settings.key_secret,
+                settings.token_url,
+                session_factory=lambda: self._token_session,
+                timeout=settings.timeout,
+                on_token=mask_secret,
+            )
+        return SinchBasicAuth(settings.key_id, settings.key_secret)
+
+    @cached_property
+    def _token_session(self) -> requests.Session:
+        return self._new_session(with_auth=False)
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        return self._new_session(with_auth=True)
+
+    def get_conn(self) -> requests.Session:
+        """Return this hook's ``requests.Session`` (created once, pooled, with auth, retries and timeouts)."""
+        return self._session
+
+    def close(self) -> None:
+        """Close the pooled connections of this hook's sessions."""
+        for name in ("_session", "_token_session"):
+            session = self.__dict__.pop(name, None)
+            if session is not None:
+                session.close()
+
+    # -- generic requests ----------------------------------------------------------------------------
+
+    def url_for(self, path_or_url: str) -> str:
+        """Resolve a path against the Fax API project base, or check an absolute Sinch URL.
+
+        ``faxes/ID`` resolves to ``{host}/v3/projects/{project_id}/faxes/ID``; a path starting with ``/``
+        resolves against the host; an absolute URL must be ``https://*.sinch.com`` or the connection's
+        host. ``{project_id}`` placeholders are filled in.
+        """
+        path_or_url = path_or_url.replace("{project_id}", quote(self.settings.project_id, safe=""))
+        if "://" not in path_or_url:
+            return urljoin(self.api_base_url, path_or_url)
+        parts = urlsplit(path_or_url)
+        host = (parts.hostname or "").lower()
+        own = urlsplit(self.settings.host)
+        if (parts.scheme == "https" and (host == "sinch.com" or host.endswith(".sinch.com"))) or (
+            parts.scheme == own.scheme and parts.netloc == own.netloc
+        ):
+            return path_or_url
+        raise SinchConnectionConfigError(
+            f"Refusing to send Sinch credentials to {parts.scheme}://{parts.netloc}: absolute URLs must be "
+            "https://*.sinch.com or the connection's host. Pass a path to use the connection's host."
+        )
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        raise_for_status: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send an authenticated request to any Sinch REST API and return the response.
+
+        :param method: HTTP method.
+        :param path_or_url: a path relative to the Fax API project base (``faxes``), a path from the host
+            root (``/v3/...``), or an absolute ``https://*.sinch.com`` URL.
+        :param raise_for_status: raise the typed :class:`~airflow_provider_sinch.exceptions.SinchAPIError`
+            subclass on an error status (default).
+        :param kwargs: passed to ``requests.Session.request`` (``params``, ``json``, ``data``, ``files``,
+            ``stream``, ``timeout``, ...). A timeout is always applied.
+        """
+        url = self.url_for(path_or_url)
+        check_transport(url)
+        kwargs.setdefault("timeout", self.settings.timeout)
+        path = urlsplit(url).path
+        try:
+            response = self.get_conn().request(method, url, **kwargs)
+        except requests.RequestException as exc:
+            if isinstance(exc, requests.Timeout) or "timed out" in str(exc):
+                raise SinchConnectionError(
+                    f"Sinch {method} {path} timed out after {kwargs['timeout']} s (timeout of connection "
+                    f"{self.sinch_conn_id!r}); raise the connection's 'timeout' extra if Sinch is slow."
+                ) from None
+            raise SinchConnectionError(
+                f"Sinch {method} {path} failed: could not reach {urlsplit(url).netloc} or the connection "
+                f"broke ({_reason(exc)}), after the connection's retries."
+            ) from None
+        if raise_for_status:
+            self.raise_for_status(response)
+        return response
+
+    def raise_for_status(self, response: requests.Response) -> None:
+        """Raise the typed error for an error response; messages name what to check, never credentials."""
+        status = response.status_code
+        if status < 400:
+            return
+        method = response.request.method if response.request is not None else "?"
+        path = urlsplit(response.url).path
+        code, message, details = _error_fields(response)
+        what = f"Sinch {method} {path} answered HTTP {status}"
+        if code or message:
+            what += f" (code {code}: {message})" if code else f" ({message})"
+        kwargs: dict[str, Any] = {
+            "status_code": status,
+            "sinch_code": code,
+            "sinch_message": message,
+            "details": details,
+            "method": method,
+            "path": path,
+        }
+        response.close()
+        if status in (401, 403):
+            hint = (
+                "check the connection's key ID and key secret and that project ID "
+                f"{self.settings.project_id!r} belongs to that access key"
+                if status == 401
+                else "the access key has no access to this API or project; check its permissions in the Sinch dashboard"
+            )
+            raise SinchAuthError(self._scrub(f"{what}: {hint}."), **kwargs)
+        if status == 404:
+            raise SinchNotFoundError(self._scrub(f"{what}: the resource does not exist."), **kwargs)
+        if status == 429:
+            retries = getattr(response.raw, "retries", None)
+            waited = float(getattr(retries, "waited", 0.0) or 0.0)
+            raise SinchRateLimitError(
+                self._scrub(
+                    f"{what}: rate limited after {self.settings.max_retries} retries and {waited:.1f} s of "
+                    "waiting. Basic auth is heavily rate limited by Sinch: use auth_type 'oauth2', lower the "
+                    "request rate, or raise max_retries."
+                ),
+                waited=waited,
+                **kwargs,
+            )
+        if status in (400, 422):
+            error = SinchInvalidRequestError(what, **kwargs)
+            violations = "; ".join(f"{v['field']}: {v['description']}" for v in error.field_violations)
+            error.args = (self._scrub(f"{what}: {violations or 'Sinch rejected the request'}."),)
+            raise error
+        if status >= 500:
+            raise SinchServerError(self._scrub(f"{what}: Sinch had a server error; try again later."), **kwargs)
+        raise SinchAPIError(self._scrub(f"{what}."), **kwargs)
+
+    def _scrub(self, text: str) -> str:
+        secret = self.settings.key_secret
+        return text.replace(secret, "***") if secret else text
+
+    def request_json(self, method: str, path_or_url: str, **kwargs: Any) -> Any:
+        """Like :meth:`request`, returning the parsed JSON body (``None`` for an empty one)."""
+        response = self.request(method, path_or_url, **kwargs)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise SinchResponseError(
+                f"Sinch {method} {urlsplit(response.url).path} answered HTTP {response.status_code} with a "
+                f"body that is not JSON ({response.headers.get('Content-Type', 'no content type')}).",
+                status_code=response.status_code,
+            ) from None
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key and project with one cheap read-only call (list one fax)."""
+        try:
+            self.request_json("GET", "faxes", params={"pageSize": 1})
+        except Exception as exc:
+            return False, str(exc)
+        return True, (
+            f"Connected to the Sinch Fax API for project {self.settings.project_id} "
+            f"with {self.settings.auth_type} auth."
+        )
+
+    # -- Fax API -------------------------------------------------------------------------------------
+
+    def fax_list_params(
+        self,
+        *,
+        direction: str | None = None,
+        status: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        service_id: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+    ) -> dict[str, str]:
+        """Query parameters of a list-faxes call, validated; range filters use Sinch's literal keys."""
+        params: dict[str, str] = {}
+        if direction is not None:
+            direction = str(direction).upper()
+            if direction not in FAX_DIRECTIONS:
+                raise ValueError(f"direction={direction!r} is not one of {', '.join(FAX_DIRECTIONS)}.")
+            params["direction"] = direction
+        if status is not None:
+            status = str(status).upper()
+            if status not in FAX_STATUSES:
+                raise ValueError(f"status={status!r} is not one of {', '.join(FAX_STATUSES)}.")
+            params["status"] = status
+        if from_number:
+            params["from"] = str(from_number)
+        if to_number:
+            params["to"] = str(to_number)
+        if service_id:
+            params["serviceId"] = str(service_id)
+        after = to_utc(created_after, name="created_after") if created_after is not None else None
+        before = to_utc(created_before, name="created_before") if created_before is not None else None
+        if after is not None and before is not None and after >= before:
+            raise ValueError(
+                f"created_after ({format_create_time(after)}) must be earlier than created_before "
+                f"({format_create_time(before)})."
+            )
+        if after is not None:
+            params["createTime>="] = format_create_time(after)
+        if before is not None:
+            params["createTime<="] = format_create_time(before)
+        return params
+
+    def list_fax_pages(self, params: Mapping[str, str], *, page_size: int = MAX_PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        """Yield the raw list-faxes responses page by page (1-based), stopping at ``totalPages``.
+
+        Tolerates a missing ``totalPages`` (stops at a short page) and an empty page.
+        """
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size={page_size} must be between 1 and {MAX_PAGE_SIZE}.")
+        page = 1
+        while True:
+            body = self.request_json("GET", "faxes", params={**params, "page": page, "pageSize": page_size})
+            if not isinstance(body, dict):
+                raise SinchResponseError("Sinch answered a list of faxes with a body that is not an object.")
+            yield body
+            faxes = body.get("faxes") or []
+            total_pages = body.get("totalPages")
+            if not faxes:
+                return
+            if isinstance(total_pages, int):
+                if page >= total_pages:
+                    return
+            elif len(faxes) < page_size:
+                return
+            page += 1
+
+    def list_faxes(
+        self,
+        *,
+        direction: str | None = None,
+        status: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        service_id: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every fax matching the filters, over all pages, each ``id`` once.
+
+        ``created_after``/``created_before`` (datetime or ISO string, UTC) form the half-open window
+        ``[created_after, created_before)``, sent as ``createTime>=``/``createTime<=`` and enforced again on
+        the answers, so a fax exactly on a boundary belongs to one window only. Without either, Sinch
+        returns only the prior week. ``from_number``/``to_number`` match as prefixes.
+        """
+        params = self.fax_list_params(
+            direction=direction,
+            status=status,
+            from_number=from_number,
+            to_number=to_number,
+            service_id=service_id,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        after = to_utc(created_after, name="created_after") if created_after is not None else None
+        before = to_utc(created_before, name="created_before") if created_before is not None else None
+        seen: set[str] = set()
+        for body in self.list_fax_pages(params, page_size=page_size):
+            for fax in body.get("faxes") or []:
+                fax_id = fax.get("id")
+                if fax_id in seen:
+                    continue
+                if after is not None or before is not None:
+                    created = fax_create_time(fax)
+                    if created is None or (after is not None and created < after):
+                        continue
+                    if before is not None and created >= before:
+                        continue
+                if fax_id is not None:
+                    seen.add(fax_id)
+                yield fax
+
+    def get_fax(self, fax_id: str) -> dict[str, Any]:
+        """Return one fax by its ID."""
+        return self.request_json("GET", f"faxes/{quote(validate_fax_id(fax_id), safe='')}")
+
+    def delete_fax_content(self, fax_id: str) -> None:
+        """Delete the stored content (PDF) of a fax; the fax record stays."""
+        self.request("DELETE", f"faxes/{quote(validate_fax_id(fax_id), safe='')}/file")
+
+    def download_fax(
+        self,
+        fax_id: str,
+        destination: str | os.PathLike[str] | IO[bytes],
+        *,
+        chunk_size: int = DOWNLOAD_CHUNK,
+    ) -> dict[str, Any]:
+        """Stream a fax's PDF to a path or a binary file object, in chunks; return its size and SHA-256.
+
+        For a path, the file is written under a temporary name in the same folder and renamed only when
+        complete and its size matches ``Content-Length``; on any failure nothing is left behind. For a file
+        object, the caller owns cleanup on failure.
+        """
+        response = self.request("GET", f"faxes/{quote(validate_fax_id(fax_id), safe='')}/file", stream=True)
+        if isinstance(destination, (str, os.PathLike)):
+            target = Path(destination)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    result = self._stream_to(response, fh, fax_id, chunk_size)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp_name, target)
+            except BaseException:
+                Path(tmp_name).unlink(missing_ok=True)
+                raise
+            return {**result, "path": str(target)}
+        return self._stream_to(response, destination, fax_id, chunk_size)
+
+    def _stream_to(self, response: requests.Response, fh: IO[bytes], fax_id: str, chunk_size: int) -> dict[str, Any]:
+        digest = hashlib.sha256()
+        size = 0
+        expected = response.headers.get("Content-Length")
+        try:
+            with response:
+                for chunk in response.iter_content(chunk_size=chunk_size):
+                    fh.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+        except requests.RequestException as exc:
+            raise SinchDownloadError(
+                f"Download of fax {fax_id} broke after {size} bytes ({_reason(exc)}); no file was kept. "
+                "Run the task again to retry."
+            ) from None
+        if expected is not None and expected.isdigit() and int(expected) != size:
+            raise SinchDownloadError(
+                f"Download of fax {fax_id} ended after {size} of {expected} bytes; no file was kept. "
+                "Run the task again to retry."
+            )
+        return {"fax_id": fax_id, "bytes": size, "sha256": digest.hexdigest()}
+
+    def send_fax(
+        self,
+        to: str | list[str],
+        *,
+        files: list[Any] | None = None,
+        content_urls: str | list[str] | None = None,
+        **options: Any,
+    ) -> list[dict[str, Any]]:
+        """Send a fax to one or more numbers; return the created faxes (one per recipient).
+
+        :param to: E.164 number(s), validated before anything is sent.
+        :param files: local paths, ``(filename, bytes_or_binary_file)`` tuples or binary file objects;
+            sent as multipart/form-data parts.
+        :param content_urls: URL(s) Sinch fetches and faxes (sent as JSON ``contentUrl`` without files).
+        :param options: Sinch's fax options in snake case: ``from_number``, ``header_text``,
+            ``cover_page_id``, ``cover_page_data``, ``labels``, ``callback_url``, ``max_retries``,
+            ``resolution``, ... (see ``SEND_OPTIONS``).
+
+        The POST is never repeated on a timeout or a 5xx (Sinch may have created the fax); a 429 is.
+        """
+        recipients = [to] if isinstance(to, str) else list(to or [])
+        if not recipients:
+            raise ValueError("to is empty: give at least one E.164 number, e.g. '+14155552671'.")
+        for number in recipients:
+            validate_e164(number)
+        urls = [content_urls] if isinstance(content_urls, str) else list(content_urls or [])
+        if not files and not urls:
+            raise ValueError("Give files or content_urls: a fax needs at least one document.")
+        unknown = sorted(set(options) - set(SEND_OPTIONS))
+        if unknown:
+            raise ValueError(f"Unknown send_fax option(s) {unknown}; allowed: {sorted(SEND_OPTIONS)}.")
+        fields = {SEND_OPTIONS[k]: v for k, v in options.items() if v is not None}
+        if "from" in fields:
+            validate_e164(fields["from"], field="from_number")
+        if files:
+            body = self._send_multipart(recipients, files, urls, fields)
+        else:
+            payload: dict[str, Any] = {"to": recipients[0] if len(recipients) == 1 else recipients}
+            payload["contentUrl"] = urls[0] if len(urls) == 1 else urls
+            payload.update(fields)
+            body = self.request_json("POST", "faxes", json=payload)
+        faxes = body if isinstance(body, list) else [body]
+        return [fax for fax in faxes if isinstance(fax, dict)]
+
+    def _send_multipart(self, recipients: list[str], files: list[Any], urls: list[str], fields: dict[str, Any]) -> Any:
+        data: list[tuple[str, str]] = [("to", number) for number in recipients]
+        if urls:
+            data.append(("contentUrl", ",".join(urls)))
+        for name, value in fields.items():
+            if isinstance(value, Mapping):
+                data.extend((f"{name}[{k}]", str(v)) for k, v in value.items())
+            elif isinstance(value, bool):
+                data.append((name, "true" if value else "false"))
+            else:
+                data.append((name, str(value)))
+        parts: list[tuple[str, tuple[str, Any, str]]] = []
+        opened: list[IO[bytes]] = []
+        try:
+            for index, item in enumerate(files):
+                if isinstance(item, (str, os.PathLike)):
+                    opened.append(open(item, "rb"))  # noqa: SIM115 - closed in finally
+                    parts.append(("file", (Path(item).name, opened[-1], _content_type(str(item)))))
+                elif isinstance(item, tuple) and len(item) == 2:
+                    name, content = item
+                    parts.append(("file", (str(name), content, _content_type(str(name)))))
+                elif hasattr(item, "read"):
+                    name = Path(getattr(item, "name", f"document-{index}.pdf")).name
+                    parts.append(("file", (name, item, _content_type(name))))
+                else:
+                    raise ValueError(
+                        f"files[{index}] is a {type(item).__name__}; give a path, (filename, bytes) or a "
+                        "binary file object."
+                    )
+            return self.request_json("POST", "faxes", data=data, files=parts)
+        finally:
+            for fh in opened:
+                fh.close()
+
+    @staticmethod
+    def encode_file_for_json(content: bytes, file_type: str = "PDF") -> dict[str, str]:
+        """A ``files`` item of the JSON send body: base64 content and Sinch's ``fileType``."""
+        return {"file": base64.b64encode(content).decode("ascii"), "fileType": file_type.upper()}
+
+
+_CONTENT_TYPES = {
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+def _content_type(name: str) -> str:
+    return _CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause of a requests error without the URL (which may carry phone numbers)."""
+    name = type(exc).__name__
+    text = str(exc)
+    if "Read timed out" in text:
+        return f"{name}: read timed out"
+    if "Connection refused" in text:
+        return f"{name}: connection refused"
+    if "reset" in text.lower() or "aborted" in text.lower():
+        return f"{name}: connection reset"
+    if "IncompleteRead" in text or "incomplete" in text.lower():
+        return f"{name}: incomplete read"
+    return name
