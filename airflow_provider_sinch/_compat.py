@@ -15,6 +15,7 @@ if AIRFLOW_V_3:
         BaseHook,
         BaseOperator,
         BaseSensorOperator,
+        Context,
         ObjectStoragePath,
         PokeReturnValue,
     )
@@ -27,6 +28,7 @@ else:  # Airflow 2.10 / 2.11
         BaseSensorOperator,
         PokeReturnValue,
     )
+    from airflow.utils.context import Context  # type: ignore[no-redef,attr-defined]
     from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "BaseHook",
     "BaseOperator",
     "BaseSensorOperator",
+    "Context",
     "ObjectStoragePath",
     "PokeReturnValue",
     "mask_secret",

@@ -28,9 +28,10 @@ def to_utc(value: datetime | str, *, name: str = "value") -> datetime:
             ) from None
     else:
         raise TypeError(f"{name} must be a datetime or an ISO 8601 string, not {type(value).__name__}.")
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC)
+    # A plain datetime even for pendulum input: pendulum's comparison with stdlib datetimes is unreliable.
+    return datetime(dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond, tzinfo=UTC)
 
 
 def format_create_time(dt: datetime) -> str:
