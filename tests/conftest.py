@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +58,46 @@ def airflow_db() -> Path:
 def dags_folder() -> Path:
     """The dags folder Airflow parses for dag.test() (AIRFLOW__CORE__DAGS_FOLDER)."""
     return Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+
+
+def run_example_dag(dag_id: str, dags_folder: Path, *extra_files: str) -> Any:
+    """Copy ``example_dags/<dag_id>.py`` into the dags folder, run ``dag.test()`` and return the DagRun.
+
+    On Airflow 3.3 ``dag.test()`` only runs DAGs the dags-folder bundle parsed, hence the copy.
+    Needs the ``airflow_db`` fixture.
+    """
+    import shutil
+
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 2.10
+        from airflow.models.dagbag import DagBag
+
+    for name in (f"{dag_id}.py", *extra_files):
+        shutil.copy(ROOT / "example_dags" / name, dags_folder / name)
+    dag_bag = DagBag(dag_folder=str(dags_folder / f"{dag_id}.py"))
+    assert not dag_bag.import_errors, dag_bag.import_errors
+    dag = dag_bag.get_dag(dag_id)
+    assert dag is not None
+    return dag.test()
+
+
+def xcom_return_value(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+    """The ``return_value`` XCom of a task, read from the metadata DB (Airflow 2.10 and 3.x)."""
+    from airflow.utils.session import create_session
+
+    from airflow_provider_sinch._compat import AIRFLOW_V_3
+
+    if not AIRFLOW_V_3:
+        from airflow.models.xcom import XCom
+
+        return XCom.get_one(run_id=run_id, dag_id=dag_id, task_id=task_id, key="return_value", map_index=map_index)
+    from airflow.models.xcom import XComModel
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id, key="return_value", map_index=map_index)
+            .one()
+        )
+        return XComModel.deserialize_value(row)

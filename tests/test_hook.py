@@ -7,7 +7,7 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
@@ -26,6 +26,9 @@ from airflow_provider_sinch.hooks._http import TOKEN_CACHE
 from airflow_provider_sinch.hooks.sinch import SinchHook
 from tests.conftest import KEY_ID, KEY_SECRET, PROJECT_ID, sinch_conn_json
 from tests.scripted_server import Reply, ScriptedServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 API = f"/v3/projects/{PROJECT_ID}/"
 FAXES = API + "faxes"

@@ -64,7 +64,8 @@ def _widget_names_from_source() -> set[str]:
     """
     source = textwrap.dedent(inspect.getsource(SinchHook.get_connection_form_widgets.__func__))  # type: ignore[attr-defined]
     returns = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Return)]
-    assert len(returns) == 1 and isinstance(returns[0].value, ast.Dict)
+    assert len(returns) == 1
+    assert isinstance(returns[0].value, ast.Dict)
     return {key.value for key in returns[0].value.keys if isinstance(key, ast.Constant)}
 
 
