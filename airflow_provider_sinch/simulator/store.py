@@ -446,9 +446,12 @@ class FaxStore:
             rec.has_file = bool(fields.pop("hasFile"))
         if "completedTime" in fields:
             value = fields.pop("completedTime")
-            rec.completed_ms = None if value is None else to_ms(value) if isinstance(value, datetime) else None
-            if value is not None and not isinstance(value, datetime):
-                fields["completedTime"] = value  # rendered verbatim
+            if isinstance(value, datetime):
+                rec.completed_ms = to_ms(value)
+                fields["completedTime"] = None  # drop an earlier verbatim value
+            else:
+                rec.completed_ms = None
+                fields["completedTime"] = value  # a string is rendered verbatim; None removes it
         error_keys = ("errorType", "errorCode", "errorMessage")
         if any(k in fields for k in error_keys):
             current = rec.error or FAILING_NUMBER_ERROR

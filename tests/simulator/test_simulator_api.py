@@ -98,14 +98,14 @@ def test_filters(seeded_sim: SimulatorServer, http: requests.Session) -> None:
 
 
 def test_paging_fields_limits_and_errors(seeded_sim: SimulatorServer, http: requests.Session) -> None:
-    body = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000", "pageSize": 1000}).json()
+    body = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000", "pageSize": "1000"}).json()
     assert (body["page"], body["pageSize"], body["totalItems"], body["totalPages"]) == (1, 1000, 3000, 3)
     assert len(body["faxes"]) == 1000
     default = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000"}).json()
     assert default["pageSize"] == 100
     assert len(default["faxes"]) == 100
     assert default["totalPages"] == 30
-    beyond = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000", "page": 99}).json()
+    beyond = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000", "page": "99"}).json()
     assert beyond["faxes"] == []
     assert beyond["page"] == 99
     for params, field in (
@@ -138,7 +138,7 @@ def test_order_is_shuffled_not_newest_first_and_stable(seeded_sim: SimulatorServ
     times = [ms_of(f["createTime"]) for f in first]
     assert times != sorted(times, reverse=True)
     assert times != sorted(times)
-    top10 = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000", "pageSize": 10}).json()
+    top10 = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000", "pageSize": "10"}).json()
     newest = sorted(seeded_sim.store.all_faxes(), key=lambda f: f["createTime"], reverse=True)[:10]
     assert {f["id"] for f in top10["faxes"]} != {f["id"] for f in newest}
 
@@ -154,7 +154,7 @@ def test_order_is_never_newest_first_even_for_two_faxes(start_sim: Callable[...,
 
 def test_no_shuffle_lists_newest_first(start_sim: Callable[..., SimulatorServer]) -> None:
     sim = start_sim(shuffle=False, seed_faxes=300, seed_end=SEED_END)
-    body = requests.get(f"{sim.api_base}/faxes", params={"createTime>=": "2000", "pageSize": 300}, auth=AUTH).json()
+    body = requests.get(f"{sim.api_base}/faxes", params={"createTime>=": "2000", "pageSize": "300"}, auth=AUTH).json()
     times = [f["createTime"] for f in body["faxes"]]
     assert times == sorted(times, reverse=True)
 
@@ -213,7 +213,9 @@ def wait_for_status(http: requests.Session, sim: SimulatorServer, fax_id: str, w
         time.sleep(0.05)
 
 
-def test_send_json_moves_through_states(sim: SimulatorServer, http: requests.Session) -> None:
+def test_send_json_moves_through_states(start_sim: Callable[..., SimulatorServer], http: requests.Session) -> None:
+    # Long enough that a slow, loaded machine still sees IN_PROGRESS between polls.
+    sim = start_sim(transition_seconds=1.6)
     pdf = fax_pdf("upload", 3)
     payload = {
         "to": "+19898989898",
