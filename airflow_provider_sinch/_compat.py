@@ -6,6 +6,8 @@ provider does not depend on ``apache-airflow-providers-common-compat`` (>= 1.23 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from airflow import __version__ as AIRFLOW_VERSION
 
 AIRFLOW_V_3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
@@ -16,13 +18,11 @@ if AIRFLOW_V_3:
         BaseOperator,
         BaseSensorOperator,
         Context,
-        ObjectStoragePath,
         PokeReturnValue,
     )
     from airflow.sdk.log import mask_secret
 else:  # Airflow 2.10 / 2.11
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
-    from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
     from airflow.models import BaseOperator  # type: ignore[no-redef]
     from airflow.sensors.base import (  # type: ignore[no-redef]
         BaseSensorOperator,
@@ -31,6 +31,23 @@ else:  # Airflow 2.10 / 2.11
     from airflow.utils.context import Context  # type: ignore[no-redef,attr-defined]
     from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
 
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+
+def object_storage_path(url: Any, conn_id: str | None = None) -> ObjectStoragePath:
+    """An Airflow ``ObjectStoragePath``, its class imported on first use.
+
+    Importing it pulls in fsspec and universal-pathlib, which DAG files that never touch storage
+    should not pay for at parse time.
+    """
+    if AIRFLOW_V_3:
+        from airflow.sdk import ObjectStoragePath
+    else:
+        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+    return ObjectStoragePath(url, conn_id=conn_id)
+
+
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3",
@@ -38,7 +55,7 @@ __all__ = [
     "BaseOperator",
     "BaseSensorOperator",
     "Context",
-    "ObjectStoragePath",
     "PokeReturnValue",
     "mask_secret",
+    "object_storage_path",
 ]
