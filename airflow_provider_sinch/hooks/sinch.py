@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import random
 import re
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +18,8 @@ from typing import IO, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
 
 from airflow_provider_sinch import __version__
 from airflow_provider_sinch._compat import BaseHook, mask_secret
@@ -60,6 +64,9 @@ DOWNLOAD_CHUNK = 1024 * 1024
 RETENTION = timedelta(days=396)
 #: A window this narrow is read page by page instead of halved again.
 MIN_SPLIT = timedelta(seconds=1)
+
+#: Retry backoff: 0.5 s, 1 s, 2 s, ... up to 30 s, plus up to 0.25 s of jitter.
+BACKOFF_FACTOR, BACKOFF_MAX, BACKOFF_JITTER = 0.5, 30.0, 0.25
 
 #: ``send_fax`` keyword options and the Fax API field each one becomes.
 SEND_OPTIONS: dict[str, str] = {
@@ -350,9 +357,9 @@ class SinchHook(BaseHook):
             other=0,
             redirect=3,
             status_forcelist=RETRY_STATUSES,
-            backoff_factor=0.5,
-            backoff_max=30,
-            backoff_jitter=0.25,
+            backoff_factor=BACKOFF_FACTOR,
+            backoff_max=BACKOFF_MAX,
+            backoff_jitter=BACKOFF_JITTER,
             raise_on_status=False,
             respect_retry_after_header=True,
             max_total_wait=settings.max_retry_wait,
@@ -447,21 +454,43 @@ class SinchHook(BaseHook):
         kwargs.setdefault("timeout", self.settings.timeout)
         path = urlsplit(url).path
         self.request_count += 1
-        try:
-            response = self.get_conn().request(method, url, **kwargs)
-        except requests.RequestException as exc:
-            if isinstance(exc, requests.Timeout) or "timed out" in str(exc):
-                raise SinchConnectionError(
-                    f"Sinch {method} {path} timed out after {kwargs['timeout']} s (timeout of connection "
-                    f"{self.sinch_conn_id!r}); raise the connection's 'timeout' extra if Sinch is slow."
-                ) from None
-            raise SinchConnectionError(
-                f"Sinch {method} {path} failed: could not reach {urlsplit(url).netloc} or the connection "
-                f"broke ({_reason(exc)}), after the connection's retries."
-            ) from None
+        # urllib3 retries up to the response headers only; a body that breaks after them is retried here when
+        # the method is safe to repeat (a streamed body is read, and retried, by the caller).
+        repeatable = not kwargs.get("stream") and method.upper() in Retry.DEFAULT_ALLOWED_METHODS
+        attempt = 0
+        while True:
+            try:
+                response = self.get_conn().request(method, url, **kwargs)
+                break
+            except requests.RequestException as exc:
+                attempt += 1
+                if repeatable and attempt <= self.settings.max_retries and _body_broke(exc):
+                    wait = _backoff(attempt)
+                    self.log.warning(
+                        "Sinch %s %s broke mid-response (%s); retry %d in %.2f s",
+                        method,
+                        path,
+                        _reason(exc),
+                        attempt,
+                        wait,
+                    )
+                    time.sleep(wait)
+                    continue
+                raise self._connection_error(method, path, url, kwargs["timeout"], exc) from None
         if raise_for_status:
             self.raise_for_status(response)
         return response
+
+    def _connection_error(self, method: str, path: str, url: str, timeout: Any, exc: Exception) -> SinchConnectionError:
+        if isinstance(exc, requests.Timeout) or "timed out" in str(exc):
+            return SinchConnectionError(
+                f"Sinch {method} {path} timed out after {timeout} s (timeout of connection "
+                f"{self.sinch_conn_id!r}); raise the connection's 'timeout' extra if Sinch is slow."
+            )
+        return SinchConnectionError(
+            f"Sinch {method} {path} failed: could not reach {urlsplit(url).netloc} or the connection "
+            f"broke ({_reason(exc)}), after the connection's retries."
+        )
 
     def raise_for_status(self, response: requests.Response) -> None:
         """Raise the typed error for an error response; messages name what to check, never credentials."""
@@ -872,6 +901,18 @@ _CONTENT_TYPES = {
 
 def _content_type(name: str) -> str:
     return _CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based), as urllib3's retries wait."""
+    return min(BACKOFF_MAX, BACKOFF_FACTOR * 2 ** (attempt - 1)) + random.uniform(0, BACKOFF_JITTER)
+
+
+def _body_broke(exc: BaseException) -> bool:
+    """Whether a requests error says the response body broke off after the headers had arrived."""
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return True
+    return isinstance(exc, requests.ConnectionError) and bool(exc.args) and isinstance(exc.args[0], ReadTimeoutError)
 
 
 def _reason(exc: BaseException) -> str:
