@@ -49,7 +49,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 e2e: $(STAMP)
-	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+	scripts/e2e/install.sh $(VENV)
+	SINCH_E2E_REQUIRE=1 $(BIN)/python -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)

@@ -1,0 +1,310 @@
+"""Building blocks of a real Airflow deployment on 127.0.0.1: PostgreSQL, Redis, Airflow's components.
+
+Nothing here knows about a particular test: ``test_connection_form`` uses the API server alone (on
+SQLite), ``test_distributed`` the whole CeleryExecutor deployment. Every process is started through a
+:class:`~tests.e2e.processes.ProcessSupervisor`, which stops them all at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import glob
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from tests.e2e.processes import free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from tests.e2e.processes import ProcessSupervisor
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+AIRFLOW = str(VENV_BIN / "airflow")
+EXAMPLE_DAGS = REPO_ROOT / "example_dags"
+
+#: Task-instance states after which nothing more happens to a task in this run.
+FINISHED_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+
+
+# ---------------------------------------------------------------------------------------- environment
+
+
+def airflow_env(home: Path, *, api_port: int, dags_folder: Path, **settings: str) -> dict[str, str]:
+    """The environment of every Airflow process of one deployment.
+
+    Inherited ``AIRFLOW__*`` and ``AIRFLOW_CONN_*`` variables are dropped so that the developer's own
+    settings (and the unit tests' temporary ``AIRFLOW_HOME``) never leak in. The secrets that all
+    components must share (JWT, Fernet, session) are generated here, once per deployment.
+
+    :param settings: more variables, e.g. ``AIRFLOW__CORE__EXECUTOR="CeleryExecutor"``.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            # Airflow spawns its children as ``airflow ...``: they must find the venv's, not another one.
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            # The repository on the path: the workers import tests.e2e.worker_identity (see there).
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p),
+            "PYTHONUNBUFFERED": "1",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            # No login page: the browser and the REST calls act as admin (loopback only).
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        }
+    )
+    env.update(settings)
+    return env
+
+
+def new_workdir(prefix: str) -> Path:
+    """A fresh temporary directory that any local user can enter (PostgreSQL may run as ``nobody``)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+def remove_workdir(path: Path) -> None:
+    """Delete a work directory unless ``SINCH_E2E_KEEP`` asks to keep it for a post-mortem."""
+    if os.environ.get("SINCH_E2E_KEEP"):
+        print(f"SINCH_E2E_KEEP set: keeping {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------ infrastructure
+
+
+def postgres_bindir() -> Path:
+    """The newest Debian PostgreSQL server's binaries (``/usr/lib/postgresql/<major>/bin``)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(Path(p).parts[-3]))
+    if not found:
+        raise FileNotFoundError("no PostgreSQL server: run scripts/e2e/install.sh")
+    return Path(found[-1]).parent
+
+
+def _as_unprivileged(argv: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; as root, run it as nobody (setpriv execs, no extra process).
+    if os.geteuid() != 0:
+        return argv
+    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", *argv]
+
+
+def start_postgres(procs: ProcessSupervisor, workdir: Path, *, timeout: float = 60) -> str:
+    """Start a throw-away PostgreSQL on a free 127.0.0.1 port; return the SQLAlchemy URL of database ``airflow``.
+
+    Durability is off (``fsync``, ``synchronous_commit``, ``full_page_writes``): the data lives for one test.
+    """
+    bindir = postgres_bindir()
+    data = workdir / "pgdata"
+    data.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(data, "nobody", "nogroup")
+    env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "HOME": str(data)}
+    procs.run(
+        "postgres-initdb",
+        _as_unprivileged(
+            [str(bindir / "initdb"), "-D", str(data), "-U", "airflow", "--auth=trust", "-E", "UTF8", "--no-sync"]
+        ),
+        env=env,
+        timeout=timeout,
+    )
+    port = free_port()
+    argv = [str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(data)]
+    for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200"):
+        argv += ["-c", setting]
+    procs.start(
+        "postgres",
+        _as_unprivileged(argv),
+        env=env,
+        # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
+        stop_signal=signal.SIGINT,
+        stop_last=True,
+    )
+    procs.wait_for_port("postgres", port, timeout=timeout)
+    procs.run(
+        "postgres-createdb",
+        [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "airflow", "airflow"],
+        env=env,
+        timeout=timeout,
+    )
+    return f"postgresql+psycopg2://airflow@127.0.0.1:{port}/airflow"
+
+
+def start_redis(procs: ProcessSupervisor, workdir: Path, *, timeout: float = 30) -> str:
+    """Start a throw-away Redis (no persistence) on a free 127.0.0.1 port; return its URL."""
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        raise FileNotFoundError("no redis-server: run scripts/e2e/install.sh")
+    data = workdir / "redis"
+    data.mkdir()
+    port = free_port()
+    options = {"bind": "127.0.0.1", "port": str(port), "protected-mode": "yes", "save": "", "appendonly": "no"}
+    argv = [redis_server, "--dir", str(data)]
+    for name, value in options.items():
+        argv += [f"--{name}", value]
+    procs.start("redis", argv, env={"PATH": os.environ.get("PATH", "")}, stop_last=True)
+    procs.wait_for_port("redis", port, timeout=timeout)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+# ------------------------------------------------------------------------------------------ airflow
+
+
+def migrate_db(procs: ProcessSupervisor, env: Mapping[str, str], *, timeout: float = 180) -> None:
+    procs.run("airflow-db-migrate", [AIRFLOW, "db", "migrate"], env=env, timeout=timeout)
+
+
+def start_api_server(procs: ProcessSupervisor, env: Mapping[str, str], *, timeout: float = 120) -> AirflowAPI:
+    """Start ``airflow api-server`` (one worker) on the port in ``env`` and wait until it is healthy."""
+    port = env["AIRFLOW__API__PORT"]
+    procs.start("api-server", [AIRFLOW, "api-server", "-H", "127.0.0.1", "-p", port, "-w", "1"], env=env)
+    api = AirflowAPI(f"http://127.0.0.1:{port}")
+    procs.wait_until("the API server to report a healthy metadata database", api.healthy, timeout=timeout)
+    return api
+
+
+# ---------------------------------------------------------------------------------------- REST API
+
+
+@dataclass
+class RunObservation:
+    """What polling a DAG run saw: its final state and every state each task instance went through."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    task_instances: list[dict[str, Any]]
+    #: ``(task_id, map_index) -> states in the order first seen``, e.g. ``["running", "deferred", "success"]``.
+    ti_states: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+
+    def states_of(self, task_id: str, map_index: int = -1) -> list[str]:
+        return self.ti_states.get((task_id, map_index), [])
+
+    def tis(self, task_id: str) -> list[dict[str, Any]]:
+        """The task instances of one task (several for a mapped task), by map index."""
+        return sorted((ti for ti in self.task_instances if ti["task_id"] == task_id), key=lambda t: t["map_index"])
+
+
+class AirflowAPI:
+    """A small client of Airflow's public REST API (``/api/v2``) as an all-admins simple-auth user."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        return self.session.request(method, f"{self.base_url}{path}", **kwargs)
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.request("GET", path, params=params or None)
+        response.raise_for_status()
+        return response.json()
+
+    def healthy(self) -> bool:
+        try:
+            response = self.request("GET", "/api/v2/monitor/health", timeout=5)
+        except requests.RequestException:
+            return False
+        return response.ok and response.json().get("metadatabase", {}).get("status") == "healthy"
+
+    def health(self) -> dict[str, Any]:
+        return dict(self.get("/api/v2/monitor/health"))
+
+    # -- connections
+
+    def connection(self, conn_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/api/v2/connections/{conn_id}"))
+
+    # -- DAGs and runs
+
+    def dag_exists(self, dag_id: str) -> bool:
+        return self.request("GET", f"/api/v2/dags/{dag_id}").status_code == 200
+
+    def import_errors(self) -> list[dict[str, Any]]:
+        return list(self.get("/api/v2/importErrors")["import_errors"])
+
+    def unpause(self, dag_id: str) -> None:
+        self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Start a manual run now (``logical_date: null``, Airflow 3); return its run ID."""
+        body = {"logical_date": None, "conf": dict(conf or {})}
+        response = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+        response.raise_for_status()
+        return str(response.json()["dag_run_id"])
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return list(self.get(f"/api/v2/dags/{dag_id}/dagRuns", order_by="-start_date")["dag_runs"])
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"))
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of a run, mapped ones included."""
+        return list(self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1000)["task_instances"])
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1, key: str = "return_value") -> Any:
+        """A task's XCom value, deserialised."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        return self.get(path, map_index=map_index, deserialize=True, stringify=False)["value"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1, try_number: int = 1) -> str:
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+        response = self.request("GET", path, params={"map_index": map_index}, headers={"Accept": "text/plain"})
+        return response.text if response.ok else f"(no log: HTTP {response.status_code})"
+
+    def wait_for_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        timeout: float,
+        interval: float = 0.5,
+        check: Callable[[], None] | None = None,
+    ) -> RunObservation:
+        """Poll a run until it finishes, recording every state each task instance is seen in.
+
+        Polling every half second is what lets a test see short-lived states such as ``deferred``.
+
+        :param check: called on every poll, e.g. to fail fast when a component died.
+        """
+        seen: dict[tuple[str, int], list[str]] = {}
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.dag_run(dag_id, run_id)
+            tis = self.task_instances(dag_id, run_id)
+            for ti in tis:
+                states = seen.setdefault((ti["task_id"], ti["map_index"]), [])
+                if ti["state"] and (not states or states[-1] != ti["state"]):
+                    states.append(ti["state"])
+            if run["state"] in ("success", "failed"):
+                return RunObservation(dag_id, run_id, run["state"], tis, seen)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s; tasks: {seen}")
+            if check is not None:
+                check()
+            time.sleep(interval)
