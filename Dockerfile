@@ -1,0 +1,10 @@
+# The image of docker-compose.yaml: the official Airflow image plus this provider (and its simulator).
+# Build: docker compose build   (or: docker build -t airflow-provider-sinch:local .)
+FROM apache/airflow:3.3.2
+
+COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow-provider-sinch/
+COPY --chown=airflow:0 airflow_provider_sinch /opt/airflow-provider-sinch/airflow_provider_sinch
+
+# Pinning apache-airflow to the base image's version stops pip from up- or downgrading the image's
+# Airflow while it resolves the provider's requirements (as Airflow's "extend the image" guide says).
+RUN pip install --no-cache-dir "apache-airflow==3.3.2" "/opt/airflow-provider-sinch[simulator]"
