@@ -281,12 +281,16 @@ def fax_table(faxes: list[dict[str, Any]]) -> str:
 
 
 def airflow_version() -> str:
+    """The installed Airflow's version; the demo needs Airflow 3 (``make demo`` uses the pinned 3.3.2)."""
     try:
-        return version("apache-airflow")
+        found = version("apache-airflow")
     except PackageNotFoundError:
         raise DemoError(
             f"Airflow is not installed for {sys.executable}: run the demo with `make demo`, which creates the venv."
         ) from None
+    if int(found.split(".", 1)[0]) < 3:
+        raise DemoError(f"the demo runs on Airflow 3, not {found}: run it with `make demo` (Airflow 3.3.2, .venv).")
+    return found
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:

@@ -213,3 +213,10 @@ def test_fax_table_lines_up_columns() -> None:
         "03:04:05",
     ]
     assert lines[3].split() == ["01ABD", "INBOUND", "QUEUED"]
+
+
+def test_the_demo_refuses_airflow_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    demo = load_demo()
+    monkeypatch.setattr(demo, "version", lambda name: "2.10.5")
+    with pytest.raises(demo.DemoError, match=r"runs on Airflow 3, not 2\.10\.5"):
+        demo.airflow_version()
