@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import os
 import random
@@ -135,6 +136,7 @@ class SinchConnectionSettings:
     timeout: float
     max_retries: int
     max_retry_wait: float
+    ca_bundle: str | None = None
 
     def __repr__(self) -> str:  # the secret must not reach a log through a repr
         return (
@@ -199,6 +201,12 @@ def parse_connection(
     raw_timeout = timeout if timeout is not None else _extra(extras, "timeout")
     raw_retries = max_retries if max_retries is not None else _extra(extras, "max_retries")
     raw_wait = _extra(extras, "max_retry_wait")
+    ca_bundle = _extra(extras, "ca_bundle")
+    if ca_bundle is not None and not Path(str(ca_bundle)).is_file():
+        raise SinchConnectionConfigError(
+            f"Connection {conn_id!r}: extra 'ca_bundle'={ca_bundle!r} is not a readable file; give the path "
+            "of a PEM certificate file, or leave it empty to trust the system's certificates."
+        )
     return SinchConnectionSettings(
         key_id=str(conn.login),
         key_secret=str(conn.password),
@@ -208,6 +216,7 @@ def parse_connection(
         token_url=str(_extra(extras, "token_url") or DEFAULT_TOKEN_URL).strip(),
         timeout=_number(30 if raw_timeout is None else raw_timeout, "timeout", conn_id, kind=float, minimum=0),
         max_retries=_number(5 if raw_retries is None else raw_retries, "max_retries", conn_id, kind=int, minimum=0),
+        ca_bundle=None if ca_bundle is None else str(ca_bundle),
         max_retry_wait=_number(120 if raw_wait is None else raw_wait, "max_retry_wait", conn_id, kind=float, minimum=0),
     )
 
@@ -324,6 +333,7 @@ class SinchHook(BaseHook):
                 validators=[Optional(), NumberRange(min=0)],
                 default=5,
             ),
+            "ca_bundle": StringField(lazy_gettext(CONN_FIELDS["ca_bundle"]["label"]), widget=BS3TextFieldWidget()),
             "token_url": StringField(lazy_gettext(CONN_FIELDS["token_url"]["label"]), widget=BS3TextFieldWidget()),
         }
 
@@ -370,6 +380,8 @@ class SinchHook(BaseHook):
         adapter = TimeoutHTTPAdapter(max_retries=retry, timeout=settings.timeout, pool_maxsize=16)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
+        if settings.ca_bundle:
+            session.verify = settings.ca_bundle
         if with_auth:
             session.auth = self._auth
         return session
@@ -482,6 +494,12 @@ class SinchHook(BaseHook):
         return response
 
     def _connection_error(self, method: str, path: str, url: str, timeout: Any, exc: Exception) -> SinchConnectionError:
+        if isinstance(exc, requests.exceptions.SSLError):
+            return SinchConnectionError(
+                f"Sinch {method} {path} failed: the TLS certificate of {urlsplit(url).netloc} could not be "
+                "verified. For a server with its own certificate (e.g. the local simulator), set the "
+                "connection's 'ca_bundle' extra to its PEM file."
+            )
         if isinstance(exc, requests.Timeout) or "timed out" in str(exc):
             return SinchConnectionError(
                 f"Sinch {method} {path} timed out after {timeout} s (timeout of connection "
@@ -762,22 +780,21 @@ class SinchHook(BaseHook):
         complete and its size matches ``Content-Length``; on any failure nothing is left behind. For a file
         object, the caller owns cleanup on failure.
         """
-        response = self.request("GET", f"faxes/{quote(validate_fax_id(fax_id), safe='')}/file", stream=True)
-        if isinstance(destination, (str, os.PathLike)):
-            target = Path(destination)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    result = self._stream_to(response, fh, fax_id, chunk_size)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp_name, target)
-            except BaseException:
-                Path(tmp_name).unlink(missing_ok=True)
-                raise
-            return {**result, "path": str(target)}
-        return self._stream_to(response, destination, fax_id, chunk_size)
+        path = f"faxes/{quote(validate_fax_id(fax_id), safe='')}/file"
+        if not isinstance(destination, (str, os.PathLike)):
+            return self._stream_to(self.request("GET", path, stream=True), destination, fax_id, chunk_size)
+        target = Path(destination)
+        fd, tmp_name = _part_file(target)  # before the request: an unwritable destination costs no download
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                result = self._stream_to(self.request("GET", path, stream=True), fh, fax_id, chunk_size)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return {**result, "path": str(target)}
 
     def _stream_to(self, response: requests.Response, fh: IO[bytes], fax_id: str, chunk_size: int) -> dict[str, Any]:
         digest = hashlib.sha256()
@@ -901,6 +918,17 @@ _CONTENT_TYPES = {
 
 def _content_type(name: str) -> str:
     return _CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+def _part_file(target: Path) -> tuple[int, str]:
+    """Create the temporary file a download is written to, next to ``target``; an OSError names ``destination``."""
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, f"is a folder; give a file path such as {str(target / 'fax.pdf')!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, f"destination={str(target)!r} cannot be written: {exc.strerror or exc}") from None
 
 
 def _backoff(attempt: int) -> float:
