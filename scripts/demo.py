@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"    done in {time.monotonic() - migrate_started:.0f} s")
 
         step(4, total, f"Running the example DAG with real Airflow: airflow dags test {DAG_ID}")
-        say(f"    dags folder: {DAGS_FOLDER.relative_to(ROOT)}/ (usually 20-40 s)")
+        say(f"    dags folder: {DAGS_FOLDER.relative_to(ROOT)}/ (usually 20-60 s)")
         dag_log = workdir / "dags-test.log"
         rc = run_airflow(["dags", "test", DAG_ID], env, dag_log, show_tasks=True)
         if rc != 0:
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         new = read_xcom(home, INCREMENTAL_TASK)
         summary = read_xcom(home, SUMMARY_TASK)
         say(
-            f"\n{INCREMENTAL_TASK} (incremental=True) delivered {len(new or [])} faxes: a manual run has an empty "
+            f"\n{INCREMENTAL_TASK} (incremental=True) delivered {len(new or [])} faxes: a manual run has an empty\n"
             "data interval; scheduled runs each deliver the faxes of their own interval, exactly once."
         )
         if summary is not None:
