@@ -41,6 +41,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": f"Only for auth type oauth2. Default: {DEFAULT_TOKEN_URL}",
         "schema": {"type": ["string", "null"]},
     },
+    "ca_bundle": {
+        "label": "CA bundle",
+        "description": "Path of a PEM file of certificates to trust instead of the system's, e.g. a local "
+        "simulator's self-signed certificate. TLS verification is never turned off.",
+        "schema": {"type": ["string", "null"]},
+    },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {

@@ -29,6 +29,7 @@ from tests.scripted_server import Reply, ScriptedServer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 API = f"/v3/projects/{PROJECT_ID}/"
 FAXES = API + "faxes"
@@ -353,3 +354,22 @@ def test_no_io_in_init(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_DOES_NOT_EXIST", raising=False)
     hook = SinchHook(sinch_conn_id="does_not_exist")  # the connection is read lazily
     assert hook.sinch_conn_id == "does_not_exist"
+
+
+def test_https_simulator_with_ca_bundle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A simulator on another host serves https; trusting its certificate keeps verification on."""
+    from airflow_provider_sinch.simulator import SimulatorConfig, SimulatorServer
+
+    config = SimulatorConfig(key_id=KEY_ID, key_secret=KEY_SECRET, project_id=PROJECT_ID, seed_faxes=3)
+    with SimulatorServer(config, tls_dir=str(tmp_path / "tls")) as sim:
+        assert sim.url.startswith("https://")
+        assert sim.ca_bundle is not None
+        hook = make_hook(monkeypatch, sim.url, conn_id="sinch_tls", ca_bundle=sim.ca_bundle)
+        ok, message = hook.test_connection()
+        assert ok, message
+        untrusted = make_hook(monkeypatch, sim.url, conn_id="sinch_tls_untrusted", max_retries=0)
+        with pytest.raises(SinchConnectionError, match="could not be verified.*'ca_bundle' extra"):
+            untrusted.request("GET", "faxes")
+    missing = make_hook(monkeypatch, sim.url, conn_id="sinch_tls_missing", ca_bundle=str(tmp_path / "nope.pem"))
+    with pytest.raises(SinchConnectionConfigError, match="'ca_bundle'=.* is not a readable file"):
+        missing.request("GET", "faxes")

@@ -152,15 +152,22 @@ logging.getLogger("urllib3.connectionpool").addFilter(_DropUrllib3RetryLines())
 
 
 class TimeoutHTTPAdapter(HTTPAdapter):
-    """An adapter that applies a default timeout, so no request of the session can hang forever."""
+    """An adapter that applies a default timeout, so no request of the session can hang forever.
 
-    def __init__(self, *args: Any, timeout: float, **kwargs: Any) -> None:
+    With ``ca_bundle`` it also verifies TLS against that file, whatever ``REQUESTS_CA_BUNDLE`` says
+    (requests lets that environment variable override a session's ``verify``).
+    """
+
+    def __init__(self, *args: Any, timeout: float, ca_bundle: str | None = None, **kwargs: Any) -> None:
         self.timeout = timeout
+        self.ca_bundle = ca_bundle
         super().__init__(*args, **kwargs)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
+        if self.ca_bundle:
+            kwargs["verify"] = self.ca_bundle
         return super().send(request, **kwargs)
 
 

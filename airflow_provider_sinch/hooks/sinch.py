@@ -377,11 +377,11 @@ class SinchHook(BaseHook):
         )
         session = requests.Session()
         session.headers["User-Agent"] = f"airflow-provider-sinch/{__version__}"
-        adapter = TimeoutHTTPAdapter(max_retries=retry, timeout=settings.timeout, pool_maxsize=16)
+        adapter = TimeoutHTTPAdapter(
+            max_retries=retry, timeout=settings.timeout, ca_bundle=settings.ca_bundle, pool_maxsize=16
+        )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
-        if settings.ca_bundle:
-            session.verify = settings.ca_bundle
         if with_auth:
             session.auth = self._auth
         return session
@@ -782,12 +782,12 @@ class SinchHook(BaseHook):
         """
         path = f"faxes/{quote(validate_fax_id(fax_id), safe='')}/file"
         if not isinstance(destination, (str, os.PathLike)):
-            return self._stream_to(self.request("GET", path, stream=True), destination, fax_id, chunk_size)
+            return self._stream_to(path, destination, fax_id, chunk_size)
         target = Path(destination)
         fd, tmp_name = _part_file(target)  # before the request: an unwritable destination costs no download
         try:
             with os.fdopen(fd, "wb") as fh:
-                result = self._stream_to(self.request("GET", path, stream=True), fh, fax_id, chunk_size)
+                result = self._stream_to(path, fh, fax_id, chunk_size)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp_name, target)
@@ -796,21 +796,45 @@ class SinchHook(BaseHook):
             raise
         return {**result, "path": str(target)}
 
-    def _stream_to(self, response: requests.Response, fh: IO[bytes], fax_id: str, chunk_size: int) -> dict[str, Any]:
+    def _stream_to(self, path: str, fh: IO[bytes], fax_id: str, chunk_size: int) -> dict[str, Any]:
+        """GET ``path`` into ``fh``; a body that breaks off is requested again, up to ``max_retries`` times.
+
+        ``fh`` is only appended to (object-store writers cannot seek): a repeated download skips the bytes
+        an earlier attempt already wrote.
+        """
         digest = hashlib.sha256()
-        size = 0
-        expected = response.headers.get("Content-Length")
-        try:
-            with response:
-                for chunk in response.iter_content(chunk_size=chunk_size):
-                    fh.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-        except requests.RequestException as exc:
-            raise SinchDownloadError(
-                f"Download of fax {fax_id} broke after {size} bytes ({_reason(exc)}); no file was kept. "
-                "Run the task again to retry."
-            ) from None
+        size = attempt = 0
+        while True:
+            response = self.request("GET", path, stream=True)
+            expected = response.headers.get("Content-Length")
+            skip = size
+            try:
+                with response:
+                    for chunk in response.iter_content(chunk_size=chunk_size):
+                        if skip:
+                            cut = min(skip, len(chunk))
+                            chunk, skip = chunk[cut:], skip - cut
+                        fh.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                break
+            except requests.RequestException as exc:
+                attempt += 1
+                if attempt > self.settings.max_retries:
+                    raise SinchDownloadError(
+                        f"Download of fax {fax_id} broke after {size} bytes ({_reason(exc)}), {attempt} times; "
+                        "no file was kept. Run the task again to retry."
+                    ) from None
+                wait = _backoff(attempt)
+                self.log.warning(
+                    "Download of fax %s broke after %d bytes (%s); retry %d in %.2f s",
+                    fax_id,
+                    size,
+                    _reason(exc),
+                    attempt,
+                    wait,
+                )
+                time.sleep(wait)
         if expected is not None and expected.isdigit() and int(expected) != size:
             raise SinchDownloadError(
                 f"Download of fax {fax_id} ended after {size} of {expected} bytes; no file was kept. "

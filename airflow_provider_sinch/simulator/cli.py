@@ -42,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument(
         "--access-log", action="store_true", help="log method, path and status of each request (nothing else)"
     )
+    net.add_argument(
+        "--tls-dir",
+        default=None,
+        help="serve https with a self-signed certificate kept in this folder (created if missing); clients "
+        "trust its sinch-simulator.pem through the connection's ca_bundle extra",
+    )
+    net.add_argument(
+        "--tls-hostname",
+        action="append",
+        default=[],
+        help="a host name the certificate must name (repeatable), e.g. the docker-compose service name",
+    )
     net.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
 
     creds = parser.add_argument_group("credentials")
@@ -109,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not _is_loopback(args.host) and not args.allow_remote:
         parser.error(
-            f"--host {args.host} is not a loopback address; the simulator speaks plain HTTP with test "
-            "credentials, so pass --allow-remote to expose it (e.g. inside a docker-compose network)"
+            f"--host {args.host} is not a loopback address; pass --allow-remote to expose it (e.g. inside a "
+            "docker-compose network), with --tls-dir so clients can send credentials over https"
         )
     if not 0.0 <= args.fail_rate <= 1.0:
         parser.error("--fail-rate must be between 0 and 1")
@@ -146,10 +158,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
-    server = uvicorn.Server(uvicorn_config(app, log_level=args.log_level))
+    ssl: dict[str, str | None] = {"ssl_certfile": None, "ssl_keyfile": None}
+    scheme = "http"
+    if args.tls_dir:
+        from airflow_provider_sinch.simulator.tls import ensure_self_signed_cert
+
+        cert, key = ensure_self_signed_cert(args.tls_dir, [*args.tls_hostname, args.host])
+        ssl, scheme = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}, "https"
+        print(f"TLS certificate (trust it with the connection's ca_bundle extra): {cert}", flush=True)
+    server = uvicorn.Server(uvicorn_config(app, log_level=args.log_level, **ssl))
     # The socket already listens, so clients that read this line can connect right away.
     print(
-        f"Sinch Fax API simulator listening on http://{host}:{port} "
+        f"Sinch Fax API simulator listening on {scheme}://{host}:{port} "
         f"(project {args.project_id}, {len(app.store)} faxes)",
         flush=True,
     )

@@ -34,7 +34,13 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_config(app: SimulatorApp, *, log_level: str = "warning") -> uvicorn.Config:
+def uvicorn_config(
+    app: SimulatorApp,
+    *,
+    log_level: str = "warning",
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> uvicorn.Config:
     """The uvicorn settings shared by the thread runner and the CLI.
 
     ``log_config=None`` leaves the host process's logging alone. uvicorn's own access log is off
@@ -50,6 +56,8 @@ def uvicorn_config(app: SimulatorApp, *, log_level: str = "warning") -> uvicorn.
         ws="none",
         timeout_keep_alive=5,
         timeout_graceful_shutdown=2,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )
 
 
@@ -67,6 +75,8 @@ class SimulatorServer:
     :param log_level: uvicorn's log level.
     :param access_log: log ``METHOD path status`` per request (logger
         ``airflow_provider_sinch.simulator.access``, INFO).
+    :param tls_dir: serve https with a self-signed certificate kept in this folder (created if missing);
+        ``ca_bundle`` is then the file a client trusts.
     """
 
     def __init__(
@@ -77,8 +87,17 @@ class SimulatorServer:
         *,
         log_level: str = "warning",
         access_log: bool = False,
+        tls_dir: str | None = None,
     ) -> None:
         self.config = config or SimulatorConfig()
+        self.ca_bundle: str | None = None
+        self._ssl: dict[str, str | None] = {"ssl_certfile": None, "ssl_keyfile": None}
+        if tls_dir is not None:
+            from airflow_provider_sinch.simulator.tls import ensure_self_signed_cert
+
+            cert, key = ensure_self_signed_cert(tls_dir, [host])
+            self.ca_bundle = str(cert)
+            self._ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
         self.host = host
         self.port = port
         self.app = SimulatorApp(self.config, access_log=access_log)
@@ -95,7 +114,7 @@ class SimulatorServer:
             raise RuntimeError("the simulator is already running")
         sock = bind_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn_config(self.app, log_level=self._log_level))
+        server = uvicorn.Server(uvicorn_config(self.app, log_level=self._log_level, **self._ssl))
         self._server = server
 
         def run() -> None:
@@ -146,7 +165,8 @@ class SimulatorServer:
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:54321``: the connection's host."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ca_bundle else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def token_url(self) -> str:
