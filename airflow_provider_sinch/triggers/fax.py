@@ -1,0 +1,322 @@
+"""Triggers for Sinch's Fax API: wait for faxes without holding a worker slot, and fire asset events.
+
+``find_matching_faxes`` is the one matching function: ``FaxSensor.poke``, ``SendFaxOperator``'s wait,
+:class:`FaxTrigger` and :class:`NewFaxEventTrigger` all call it, so the deferred and non-deferred
+paths cannot drift apart. The triggers run the synchronous hook in a worker thread
+(``asyncio.to_thread``), so polling never blocks the triggerer's event loop.
+
+Trigger events carry fax IDs and statuses only, never phone numbers: the triggerer logs every
+event it fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_sinch._time import UTC, fax_create_time, format_create_time, to_utc
+from airflow_provider_sinch.exceptions import (
+    SinchConnectionError,
+    SinchError,
+    SinchRateLimitError,
+    SinchServerError,
+)
+from airflow_provider_sinch.hooks.sinch import (
+    FAX_DIRECTIONS,
+    FAX_STATUSES,
+    TERMINAL_FAX_STATUSES,
+    SinchHook,
+    sort_newest_first,
+)
+
+try:  # Airflow 3: event-driven scheduling with AssetWatcher
+    from airflow.triggers.base import BaseEventTrigger as _EventTriggerBase
+
+    HAS_EVENT_TRIGGERS = True
+except ImportError:  # Airflow 2.x has no AssetWatcher, hence no event triggers
+    _EventTriggerBase = BaseTrigger  # type: ignore[misc,assignment]
+    HAS_EVENT_TRIGGERS = False
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+#: How many faxes a filter match returns at most, newest first.
+DEFAULT_MATCH_LIMIT = 100
+#: Fields of a fax that may appear in a trigger event (no phone numbers: the triggerer logs events).
+EVENT_FIELDS = ("id", "direction", "status", "createTime", "completedTime", "numberOfPages", "hasFile", "serviceId")
+#: Errors a polling loop rides out: the hook has already retried them with backoff.
+TRANSIENT_ERRORS = (SinchConnectionError, SinchServerError, SinchRateLimitError)
+
+
+def find_matching_faxes(
+    hook: SinchHook,
+    *,
+    fax_ids: Iterable[str] | None = None,
+    direction: str | None = None,
+    status: str | None = None,
+    from_number: str | None = None,
+    to_number: str | None = None,
+    service_id: str | None = None,
+    created_after: datetime | str | None = None,
+    limit: int | None = DEFAULT_MATCH_LIMIT,
+) -> list[dict[str, Any]]:
+    """Return the faxes a wait is looking for, or ``[]`` while the wait is not over.
+
+    - With ``fax_ids``: every one of those faxes once **all** of them are in a final status
+      (COMPLETED or FAILURE), in the given order; ``[]`` while any is still QUEUED or IN_PROGRESS.
+    - Otherwise: the faxes matching the filters, newest first. ``from_number``/``to_number`` match as
+      prefixes, ``created_after`` is inclusive. ``limit`` caps the answer to the newest N (searched
+      backwards in time, cheap when matches are recent); ``None`` lists every match created since
+      ``created_after`` (Sinch's prior week without it).
+
+    The single matching function of the sensor, the send operator's wait and the triggers.
+    """
+    if fax_ids is not None:
+        faxes = [hook.get_fax(fax_id) for fax_id in fax_ids]
+        return faxes if all(fax.get("status") in TERMINAL_FAX_STATUSES for fax in faxes) else []
+    filters: dict[str, Any] = {
+        "direction": direction,
+        "status": status,
+        "from_number": from_number or None,
+        "to_number": to_number or None,
+        "service_id": service_id or None,
+    }
+    if limit is None:
+        return sort_newest_first(hook.list_faxes(created_after=created_after, **filters))
+    return hook.latest_faxes(limit, created_after=created_after, **filters)
+
+
+def event_fields(fax: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a fax that are safe to put in a trigger event (no phone numbers)."""
+    return {name: fax[name] for name in EVENT_FIELDS if name in fax}
+
+
+def _json_criteria(criteria: dict[str, Any]) -> dict[str, Any]:
+    """Criteria of ``find_matching_faxes`` as plain JSON (datetimes to ISO strings, IDs to a list)."""
+    out = {key: value for key, value in criteria.items() if value is not None}
+    if isinstance(out.get("created_after"), datetime):
+        out["created_after"] = format_create_time(out["created_after"])
+    if "fax_ids" in out:
+        out["fax_ids"] = [str(fax_id) for fax_id in out["fax_ids"]]
+    if "limit" in criteria and criteria["limit"] is None:
+        out["limit"] = None  # "every match" must survive the round trip, unlike the other Nones
+    return out
+
+
+class FaxTrigger(BaseTrigger):
+    """Poll Sinch until :func:`find_matching_faxes` finds what a deferred task waits for.
+
+    Fires one event and stops: ``{"status": "success", "fax_ids": [...]}`` when the wait is over, or
+    ``{"status": "error", "message": ...}`` when Sinch keeps failing (after the hook's retries). The
+    event depends only on Sinch's data, so a trigger restarted by another triggerer fires the same
+    event; the resumed task reads the faxes again with the same function.
+
+    :param criteria: keyword arguments of :func:`find_matching_faxes` (JSON values only).
+    :param sinch_conn_id: the ``sinch`` connection.
+    :param poll_interval: seconds between polls.
+    """
+
+    def __init__(
+        self,
+        *,
+        criteria: dict[str, Any],
+        sinch_conn_id: str = SinchHook.default_conn_name,
+        poll_interval: float = 60.0,
+    ) -> None:
+        super().__init__()
+        self.criteria = _json_criteria(criteria)
+        self.sinch_conn_id = sinch_conn_id
+        self.poll_interval = float(poll_interval)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"criteria": self.criteria, "sinch_conn_id": self.sinch_conn_id, "poll_interval": self.poll_interval},
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = SinchHook(sinch_conn_id=self.sinch_conn_id)
+        try:
+            while True:
+                try:
+                    faxes = await asyncio.to_thread(find_matching_faxes, hook, **self.criteria)
+                except (SinchError, ValueError) as exc:
+                    yield TriggerEvent({"status": "error", "message": str(exc)})
+                    return
+                if faxes:
+                    self.log.info("Wait over: %d matching faxes", len(faxes))
+                    yield TriggerEvent({"status": "success", "fax_ids": [str(fax.get("id")) for fax in faxes]})
+                    return
+                self.log.info("No match yet; polling Sinch again in %.3g s", self.poll_interval)
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            hook.close()
+
+
+class NewFaxEventTrigger(_EventTriggerBase):
+    """Fire one event per new fax, for ``AssetWatcher``: schedule a DAG on "a fax arrived" (Airflow 3).
+
+    Every ``poll_interval`` seconds it lists the faxes matching the filters created in the last
+    ``lookback`` seconds and fires an event for each one it has not fired before, oldest first, with
+    the payload ``{"fax_id": ..., "fax": {id, direction, status, createTime, ...}}`` (no phone
+    numbers; fetch the fax with ``SinchHook.get_fax`` for those). The asset event's ``extra`` holds it
+    under ``payload``.
+
+    De-duplication is by fax ID. The IDs already fired are kept for ``lookback`` and, on Airflow
+    versions whose triggerer gives event triggers an asset state store (3.3+, one watched asset),
+    saved there so a restarted triggerer neither repeats nor skips faxes. Without a state store they
+    live in memory: after a triggerer restart, faxes of the last ``lookback`` are fired again (at least
+    once; ``DownloadFaxOperator`` is idempotent). A fax that arrives while the triggerer is down for
+    longer than ``lookback`` is missed: keep an incremental ``ListFaxesOperator`` DAG if every fax
+    must be processed.
+
+    The default filters (INBOUND, COMPLETED) fire once a received fax is complete, when its PDF is
+    available. ``lookback`` must exceed the time a fax can take from its ``createTime`` to matching
+    the filters (reception time).
+
+    :param sinch_conn_id: the ``sinch`` connection.
+    :param direction: ``INBOUND`` (default) or ``OUTBOUND``; ``None`` for both.
+    :param status: ``COMPLETED`` (default), ``FAILURE``, ...; ``None`` for any status.
+    :param from_number: prefix of the sender's number.
+    :param to_number: prefix of the recipient's number (e.g. one of your fax numbers).
+    :param service_id: only faxes of this fax service.
+    :param poll_interval: seconds between polls (each poll is one list request per page).
+    :param lookback: seconds of creation time each poll looks back.
+    """
+
+    def __init__(
+        self,
+        *,
+        sinch_conn_id: str = SinchHook.default_conn_name,
+        direction: str | None = "INBOUND",
+        status: str | None = "COMPLETED",
+        from_number: str | None = None,
+        to_number: str | None = None,
+        service_id: str | None = None,
+        poll_interval: float = 60.0,
+        lookback: float = 3600.0,
+    ) -> None:
+        if not HAS_EVENT_TRIGGERS:
+            raise RuntimeError(
+                "NewFaxEventTrigger needs Airflow 3 (BaseEventTrigger and AssetWatcher). On Airflow 2, "
+                "schedule a DAG with an incremental ListFaxesOperator or a FaxSensor instead."
+            )
+        super().__init__()
+        if direction is not None and direction.upper() not in FAX_DIRECTIONS:
+            raise ValueError(f"direction={direction!r} is not one of {', '.join(FAX_DIRECTIONS)}.")
+        if status is not None and status.upper() not in FAX_STATUSES:
+            raise ValueError(f"status={status!r} is not one of {', '.join(FAX_STATUSES)}.")
+        if float(lookback) <= 0 or float(poll_interval) <= 0:
+            raise ValueError(f"lookback={lookback!r} and poll_interval={poll_interval!r} must be > 0 seconds.")
+        self.sinch_conn_id = sinch_conn_id
+        self.direction = direction.upper() if direction else None
+        self.status = status.upper() if status else None
+        self.from_number = from_number
+        self.to_number = to_number
+        self.service_id = service_id
+        self.poll_interval = float(poll_interval)
+        self.lookback = float(lookback)
+        #: fax ID -> createTime of every fax fired within the lookback (the de-duplication memory).
+        self.seen: dict[str, str] = {}
+        self._state_usable = True
+
+    def _filters(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "status": self.status,
+            "from_number": self.from_number,
+            "to_number": self.to_number,
+            "service_id": self.service_id,
+        }
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "sinch_conn_id": self.sinch_conn_id,
+                **self._filters(),
+                "poll_interval": self.poll_interval,
+                "lookback": self.lookback,
+            },
+        )
+
+    @property
+    def state_key(self) -> str:
+        """The asset-state-store key of this watcher's memory (one per connection and filters)."""
+        digest = hashlib.sha256(json.dumps([self.sinch_conn_id, self._filters()], sort_keys=True).encode())
+        return f"sinch_new_fax_seen_{digest.hexdigest()[:16]}"
+
+    def _state_store(self) -> Any:
+        return getattr(self, "asset_state_store", None) if self._state_usable else None
+
+    async def load_seen(self) -> None:
+        """Restore the IDs fired before a restart from the asset state store, when there is one."""
+        store = self._state_store()
+        if store is None:
+            return
+        try:
+            saved = await store.aget(self.state_key)
+        except Exception as exc:  # a store error must not stop the watcher; memory still de-duplicates
+            self._state_usable = False
+            self.log.warning("Asset state store unusable (%s); de-duplicating in memory only", type(exc).__name__)
+            return
+        if isinstance(saved, dict) and isinstance(saved.get("seen"), dict):
+            self.seen.update({str(k): str(v) for k, v in saved["seen"].items()})
+            self.log.info("Restored %d already fired fax IDs", len(self.seen))
+
+    async def save_seen(self) -> None:
+        """Save the fired IDs to the asset state store, when there is one."""
+        store = self._state_store()
+        if store is None:
+            return
+        try:
+            await store.aset(self.state_key, {"seen": dict(self.seen)})
+        except Exception as exc:
+            self._state_usable = False
+            self.log.warning("Asset state store unusable (%s); de-duplicating in memory only", type(exc).__name__)
+
+    def new_faxes(self, faxes: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+        """Mark the faxes not fired before as seen and return them oldest first; forget IDs past the lookback."""
+        since = now - timedelta(seconds=self.lookback)
+        fresh = [fax for fax in reversed(sort_newest_first(faxes)) if str(fax.get("id")) not in self.seen]
+        for fax in fresh:
+            self.seen[str(fax.get("id"))] = str(fax.get("createTime", ""))
+        for fax_id, created in list(self.seen.items()):
+            created_at = fax_create_time({"createTime": created})
+            if created_at is None or created_at < since:
+                del self.seen[fax_id]
+        return fresh
+
+    async def poll_once(self, hook: SinchHook, now: datetime | None = None) -> list[dict[str, Any]]:
+        """One poll: the new faxes (oldest first), already marked as seen and saved."""
+        now = to_utc(now) if now is not None else datetime.now(tz=UTC)
+        since = now - timedelta(seconds=self.lookback)
+        faxes = await asyncio.to_thread(find_matching_faxes, hook, limit=None, created_after=since, **self._filters())
+        before = dict(self.seen)
+        fresh = self.new_faxes(faxes, now)
+        if self.seen != before:
+            await self.save_seen()
+        return fresh
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = SinchHook(sinch_conn_id=self.sinch_conn_id)
+        await self.load_seen()
+        try:
+            while True:
+                try:
+                    fresh = await self.poll_once(hook)
+                except TRANSIENT_ERRORS as exc:
+                    self.log.warning("Polling Sinch failed (%s); trying again in %.0f s", exc, self.poll_interval)
+                    fresh = []
+                if fresh:
+                    self.log.info("%d new faxes", len(fresh))
+                for fax in fresh:
+                    yield TriggerEvent({"fax_id": str(fax.get("id")), "fax": event_fields(fax)})
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            hook.close()
