@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import posixpath
 import time
+import uuid
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sinch._compat import BaseOperator
+from airflow.configuration import conf
+
+from airflow_provider_sinch._compat import BaseOperator, object_storage_path
 from airflow_provider_sinch._time import UTC, format_create_time, to_utc
-from airflow_provider_sinch.exceptions import SinchError
+from airflow_provider_sinch.exceptions import (
+    SinchDownloadError,
+    SinchError,
+    SinchFaxFailedError,
+    SinchNotFoundError,
+)
 from airflow_provider_sinch.hooks.sinch import (
+    DOWNLOAD_CHUNK,
     FAX_DIRECTIONS,
     FAX_STATUSES,
     RETENTION,
+    SEND_OPTIONS,
     TERMINAL_FAX_STATUSES,
     SinchHook,
     sort_newest_first,
+    validate_e164,
+    validate_fax_id,
 )
+from airflow_provider_sinch.triggers.fax import FaxTrigger, find_matching_faxes
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from fsspec import AbstractFileSystem
 
     from airflow_provider_sinch._compat import Context
 
@@ -303,3 +322,505 @@ def project_fields(faxes: list[dict[str, Any]], fields: list[str] | None) -> lis
 
 def _fmt(value: datetime | None) -> str | None:
     return format_create_time(value) if value is not None else None
+
+
+# -- Download and send ---------------------------------------------------------------------------------
+
+#: The label ``SendFaxOperator`` adds so a retry of the same task instance finds the faxes it already sent.
+TASK_KEY_LABEL = "airflow_task_key"
+
+
+def is_template(value: Any) -> bool:
+    """Whether an argument is only known at run time (a Jinja string, an XComArg): skip parse-time checks."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    return value is not None and not isinstance(value, (int, float, datetime, list, tuple, dict, os.PathLike))
+
+
+def fax_id_of(value: Any) -> str:
+    """The validated fax ID of an ID string or of a fax dict (an item of ``ListFaxesOperator``'s output)."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    elif isinstance(value, str):
+        value = value.strip()
+    try:
+        return validate_fax_id(value)
+    except ValueError as exc:
+        raise FaxSelectionError(str(exc)) from None
+
+
+def resolve_storage(target: Any, conn_id: str | None = None) -> tuple[AbstractFileSystem, str]:
+    """The fsspec filesystem and path of an ``ObjectStoragePath``, a URL or a local path.
+
+    URLs go through Airflow's ``ObjectStoragePath`` (so ``conn_id`` supplies credentials for ``s3://``,
+    ``gs://``, ... as the providers register them). A scheme no Airflow provider registers (``memory://``,
+    ``sftp://``, ...) falls back to plain fsspec, as does ``file://`` on Airflow 2.10 when
+    universal-pathlib >= 0.3 is installed (its ObjectStoragePath rejects every scheme there).
+    """
+    if not isinstance(target, (str, os.PathLike)) or hasattr(target, "fs"):
+        storage_path: Any = target  # an ObjectStoragePath: filesystem and credentials already attached
+        return storage_path.fs, storage_path.path
+    url = os.fspath(target)
+    if "://" not in url:
+        from fsspec.implementations.local import LocalFileSystem
+
+        return LocalFileSystem(), os.path.abspath(os.path.expanduser(url))
+    try:
+        path = object_storage_path(url, conn_id=conn_id)
+        return path.fs, path.path
+    except (ValueError, TypeError):
+        if conn_id:
+            raise
+        import fsspec
+
+        fs, fs_path = fsspec.core.url_to_fs(url)
+        return fs, fs_path
+
+
+def _is_local(fs: AbstractFileSystem) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return "file" in protocols or "local" in protocols
+
+
+def _hash_stored(fs: AbstractFileSystem, path: str, chunk_size: int) -> tuple[int, str]:
+    """Size and SHA-256 of a stored file, read in chunks (memory stays flat)."""
+    digest = hashlib.sha256()
+    size = 0
+    with fs.open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+class DownloadFaxOperator(BaseOperator):
+    """Download the PDF of one fax to object storage, verified and idempotent; return where and what.
+
+    The PDF is streamed in chunks (memory stays flat, 100 MB faxes included) to a temporary name next
+    to the destination, ``.<name>.<random>.part``, and moved to its final name only when complete and
+    its size matches Sinch's ``Content-Length``; on any failure the temporary file is removed and no
+    file is left behind. Then ``<name>.sha256`` is written next to it (``sha256sum`` format, so
+    ``sha256sum -c`` checks it).
+
+    Idempotent: when the file and its ``.sha256`` already exist and the file's SHA-256 (recomputed by
+    reading the stored copy, no Sinch request) matches the recorded one, nothing is downloaded and the
+    result says ``"skipped": True``. A stored copy without a checksum file, or one that does not match
+    it, is downloaded again. A fax's content never changes, so a verified copy stored under its ID is
+    that fax's content.
+
+    With ``delete_from_sinch_after_download=True`` the fax's content is deleted from Sinch only after
+    the stored copy was read back and its SHA-256 matched the downloaded bytes; a re-run after a
+    failed delete skips the download and retries the delete.
+
+    Returns ``{"fax_id", "path", "bytes", "sha256", "skipped", "deleted_from_sinch"}`` (``path`` is a
+    URL such as ``file:///data/faxes/ID.pdf``).
+
+    :param fax_id: the fax ID, or a fax dict with an ``id`` (templated). Works with dynamic task mapping:
+        ``DownloadFaxOperator.partial(destination=...).expand(fax_id=list_faxes.output)``.
+    :param destination: the folder: an ``ObjectStoragePath``, a URL (``file:///data/faxes/``,
+        ``s3://bucket/faxes/``, any fsspec protocol installed) or a local path (templated).
+    :param filename: file name inside ``destination``; ``{fax_id}`` is replaced by the fax ID (templated).
+    :param destination_conn_id: Airflow connection for a URL ``destination`` (e.g. ``aws_default``).
+    :param delete_from_sinch_after_download: delete the content from Sinch once the stored copy is verified.
+    :param overwrite: download again even if a verified copy is stored.
+    :param chunk_size: bytes per read while streaming and hashing.
+    :param sinch_conn_id: the ``sinch`` connection.
+    """
+
+    template_fields: Sequence[str] = ("fax_id", "destination", "filename")
+    ui_color = "#e8f0ff"
+
+    def __init__(
+        self,
+        *,
+        fax_id: str | dict[str, Any],
+        destination: Any,
+        filename: str = "{fax_id}.pdf",
+        destination_conn_id: str | None = None,
+        delete_from_sinch_after_download: bool = False,
+        overwrite: bool = False,
+        chunk_size: int = DOWNLOAD_CHUNK,
+        sinch_conn_id: str = SinchHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.fax_id = fax_id
+        self.destination = destination
+        self.filename = filename
+        self.destination_conn_id = destination_conn_id
+        self.delete_from_sinch_after_download = delete_from_sinch_after_download
+        self.overwrite = overwrite
+        self.chunk_size = chunk_size
+        self.sinch_conn_id = sinch_conn_id
+        if not is_template(fax_id):
+            fax_id_of(fax_id)
+        if chunk_size < 1:
+            raise FaxSelectionError(f"chunk_size={chunk_size!r} must be at least 1 byte.")
+        if destination in (None, ""):
+            raise FaxSelectionError("destination is empty: give a folder, e.g. 'file:///data/faxes/'.")
+
+    @cached_property
+    def hook(self) -> SinchHook:
+        """The Sinch hook (built on first use, never at DAG parse time)."""
+        return SinchHook(sinch_conn_id=self.sinch_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        fax_id = fax_id_of(self.fax_id)
+        fs, folder = resolve_storage(self.destination, self.destination_conn_id)
+        name = str(self.filename).replace("{fax_id}", fax_id)
+        path = posixpath.join(folder, name)
+        url = fs.unstrip_protocol(path)
+        stored = None if self.overwrite else self._verified_copy(fs, path)
+        if stored is not None:
+            self.log.info("Fax %s is already stored at %s with a matching SHA-256: skipped", fax_id, url)
+            result = {"fax_id": fax_id, "path": url, **stored, "skipped": True}
+        else:
+            result = {**self._download(fs, path, fax_id), "path": url, "skipped": False}
+            self.log.info("Stored fax %s at %s: %d bytes, SHA-256 %s", fax_id, url, result["bytes"], result["sha256"])
+        result["deleted_from_sinch"] = False
+        if self.delete_from_sinch_after_download:
+            if stored is None:
+                self._verify_commit(fs, path, result)
+            try:
+                self.hook.delete_fax_content(fax_id)
+            except SinchNotFoundError:
+                self.log.info("Fax %s content was already deleted from Sinch", fax_id)
+            else:
+                self.log.info("Deleted the content of fax %s from Sinch after verifying the stored copy", fax_id)
+            result["deleted_from_sinch"] = True
+        return result
+
+    def _verified_copy(self, fs: AbstractFileSystem, path: str) -> dict[str, Any] | None:
+        """Size and SHA-256 of the stored copy if its ``.sha256`` file vouches for it, else None."""
+        try:
+            if not fs.exists(path) or not fs.exists(f"{path}.sha256"):
+                return None
+            recorded = fs.cat_file(f"{path}.sha256").decode("ascii", "replace").split()
+            size, digest = _hash_stored(fs, path, self.chunk_size)
+        except FileNotFoundError:
+            return None
+        if not recorded or recorded[0].lower() != digest:
+            self.log.warning("The stored copy does not match its .sha256 file: downloading it again")
+            return None
+        return {"bytes": size, "sha256": digest}
+
+    def _download(self, fs: AbstractFileSystem, path: str, fax_id: str) -> dict[str, Any]:
+        """Stream to a temporary name, move it to ``path`` when complete, then write the ``.sha256`` file."""
+        parent, name = posixpath.split(path)
+        temp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex[:12]}.part")
+        if _is_local(fs):
+            fs.makedirs(parent, exist_ok=True)
+        try:
+            with fs.open(temp, "wb") as fh:
+                # The hook's streaming: chunked, SHA-256 on the way, size checked against Content-Length.
+                result = self.hook.download_fax(fax_id, fh, chunk_size=self.chunk_size)
+                if _is_local(fs):
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            fs.mv(temp, path)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if fs.exists(temp):
+                    fs.rm(temp)
+            raise
+        with fs.open(f"{path}.sha256", "wb") as fh:
+            fh.write(f"{result['sha256']}  {name}\n".encode())
+        return result
+
+    def _verify_commit(self, fs: AbstractFileSystem, path: str, result: dict[str, Any]) -> None:
+        """Read the stored copy back before anything irreversible; raise if it differs from the download."""
+        size, digest = _hash_stored(fs, path, self.chunk_size)
+        if (size, digest) != (result["bytes"], result["sha256"]):
+            raise SinchDownloadError(
+                f"The stored copy of fax {result['fax_id']} ({size} bytes) differs from the download "
+                f"({result['bytes']} bytes); its content was NOT deleted from Sinch. Run the task again."
+            )
+
+
+def fax_failures(faxes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``id``, ``errorType``, ``errorCode`` and ``errorMessage`` of every fax in status FAILURE."""
+    return [
+        {key: fax.get(key) for key in ("id", "status", "errorType", "errorCode", "errorMessage")}
+        for fax in faxes
+        if fax.get("status") == "FAILURE"
+    ]
+
+
+def raise_for_failed_faxes(faxes: list[dict[str, Any]]) -> None:
+    """Raise :class:`SinchFaxFailedError` with Sinch's error type, code and message if any fax FAILed."""
+    failures = fax_failures(faxes)
+    if not failures:
+        return
+    reasons = "; ".join(
+        f"fax {f['id']}: {f['errorType'] or 'FAILURE'} {f['errorCode'] if f['errorCode'] is not None else ''} "
+        f"({f['errorMessage'] or 'no message'})".replace("  ", " ")
+        for f in failures
+    )
+    raise SinchFaxFailedError(f"{len(failures)} of {len(faxes)} faxes failed: {reasons}", failures)
+
+
+def task_key(context: Context) -> str | None:
+    """A stable, opaque key of the running task instance (same on every try), or None outside a task."""
+    ti = context.get("ti")
+    if ti is None:
+        return None
+    map_index = getattr(ti, "map_index", -1)
+    raw = f"{ti.dag_id}\x1f{ti.run_id}\x1f{ti.task_id}\x1f{-1 if map_index is None else map_index}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+class SendFaxOperator(BaseOperator):
+    """Send a fax to one or more numbers; return the created fax IDs, optionally waiting for delivery.
+
+    Documents come from ``files`` (local paths, ``ObjectStoragePath`` objects or URLs of any fsspec
+    protocol, sent as multipart/form-data) and/or ``content_urls`` (fetched by Sinch). Every number is
+    checked to be E.164 before anything is sent (at DAG parse time for literal values).
+
+    With ``wait_for_completion=True`` the task waits until every fax is COMPLETED or FAILURE and fails
+    with :class:`~airflow_provider_sinch.exceptions.SinchFaxFailedError`, carrying Sinch's
+    ``errorType``, ``errorCode`` and ``errorMessage``, if one FAILed. With ``deferrable=True`` (default
+    from ``[operators] default_deferrable``) the wait runs in the triggerer
+    (:class:`~airflow_provider_sinch.triggers.fax.FaxTrigger`), with the same check as the in-worker wait.
+
+    Retries: the hook never repeats the POST on a timeout or a 5xx (Sinch may have created the fax).
+    An Airflow task retry runs ``execute`` again; with ``dedupe_retries=True`` (default) every fax
+    carries the label ``airflow_task_key`` (an opaque hash of DAG ID, run ID, task ID and map index),
+    and a retry first lists the OUTBOUND faxes to each number created since the DAG run started and
+    reuses the ones with this task's key instead of sending again. A cleared task is a new try of the
+    same task instance, so it does not re-send either: trigger a new DAG run to send again. The check
+    cannot see a fax Sinch has not listed yet; for a hard guarantee use ``retries=0``.
+
+    :param to: E.164 number or list of numbers (templated).
+    :param files: documents to send: paths, URLs or ``ObjectStoragePath`` (templated).
+    :param content_urls: URL(s) Sinch downloads and faxes (templated).
+    :param from_number: the sender number (E.164), else the fax service's default (templated).
+    :param header_text: text in the page header (templated).
+    :param cover_page_id: ID of a cover page of the fax service (templated).
+    :param cover_page_data: values for the cover page fields (templated).
+    :param labels: string key/value labels stored with the fax (templated).
+    :param callback_url: URL Sinch posts the outcome to (templated).
+    :param max_retries: how many times Sinch redials a busy or failing number (Sinch's ``maxRetries``).
+    :param resolution: ``FINE`` or ``STANDARD``.
+    :param service_id: the fax service to send with (templated).
+    :param options: any other option of ``SinchHook.send_fax`` in snake case, e.g.
+        ``{"retry_delay_seconds": 120, "header_page_numbers": False}`` (templated).
+    :param files_conn_id: Airflow connection for URL ``files`` (e.g. ``aws_default``).
+    :param wait_for_completion: wait until every fax is COMPLETED or FAILURE; fail on FAILURE.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param poll_interval: seconds between status checks while waiting.
+    :param wait_timeout: give up waiting after this long (the task fails; the faxes are not cancelled).
+    :param dedupe_retries: label faxes with the task instance's key and reuse them on a retry.
+    :param sinch_conn_id: the ``sinch`` connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "to",
+        "files",
+        "content_urls",
+        "from_number",
+        "header_text",
+        "cover_page_id",
+        "cover_page_data",
+        "labels",
+        "callback_url",
+        "service_id",
+        "options",
+    )
+    template_fields_renderers = {"labels": "json", "cover_page_data": "json", "options": "json"}
+    ui_color = "#e8f0ff"
+
+    def __init__(
+        self,
+        *,
+        to: str | list[str],
+        files: Any = None,
+        content_urls: str | list[str] | None = None,
+        from_number: str | None = None,
+        header_text: str | None = None,
+        cover_page_id: str | None = None,
+        cover_page_data: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        callback_url: str | None = None,
+        max_retries: int | None = None,
+        resolution: str | None = None,
+        service_id: str | None = None,
+        options: dict[str, Any] | None = None,
+        files_conn_id: str | None = None,
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 10.0,
+        wait_timeout: timedelta = timedelta(hours=1),
+        dedupe_retries: bool = True,
+        sinch_conn_id: str = SinchHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.to = to
+        self.files = files
+        self.content_urls = content_urls
+        self.from_number = from_number
+        self.header_text = header_text
+        self.cover_page_id = cover_page_id
+        self.cover_page_data = cover_page_data
+        self.labels = labels
+        self.callback_url = callback_url
+        self.max_retries = max_retries
+        self.resolution = resolution
+        self.service_id = service_id
+        self.options = options
+        self.files_conn_id = files_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.dedupe_retries = dedupe_retries
+        self.sinch_conn_id = sinch_conn_id
+        if poll_interval <= 0 or wait_timeout <= timedelta(0):
+            raise FaxSelectionError(f"poll_interval={poll_interval!r} and wait_timeout={wait_timeout!r} must be > 0.")
+        self._check_arguments()
+
+    def _check_arguments(self) -> list[str] | None:
+        """Validate what is already known; return the recipients once they are (same message at parse and run time)."""
+        recipients: list[str] | None = None
+        if not is_template(self.to):
+            recipients = [self.to] if isinstance(self.to, str) else list(self.to or [])
+            if not recipients:
+                raise FaxSelectionError("to is empty: give at least one E.164 number, e.g. '+14155552671'.")
+            if any(is_template(number) for number in recipients):
+                recipients = None
+            else:
+                for number in recipients:
+                    self._check_e164(number, "to")
+        if self.from_number is not None and not is_template(self.from_number):
+            self._check_e164(self.from_number, "from_number")
+        no_files = self.files is None or (isinstance(self.files, (list, tuple)) and not self.files)
+        no_urls = self.content_urls is None or self.content_urls in ("", [])
+        if no_files and no_urls:
+            raise FaxSelectionError("Give files or content_urls: a fax needs at least one document.")
+        if isinstance(self.options, dict):
+            unknown = sorted(set(self.options) - set(SEND_OPTIONS))
+            if unknown:
+                raise FaxSelectionError(f"Unknown send option(s) {unknown}; allowed: {sorted(SEND_OPTIONS)}.")
+        return recipients
+
+    @staticmethod
+    def _check_e164(number: Any, field: str) -> None:
+        try:
+            validate_e164(number, field=field)
+        except ValueError as exc:
+            raise FaxSelectionError(str(exc)) from None
+
+    @cached_property
+    def hook(self) -> SinchHook:
+        """The Sinch hook (built on first use, never at DAG parse time)."""
+        return SinchHook(sinch_conn_id=self.sinch_conn_id)
+
+    def _send_options(self, key: str | None) -> dict[str, Any]:
+        options = dict(self.options or {})
+        explicit = {
+            "from_number": self.from_number,
+            "header_text": self.header_text,
+            "cover_page_id": self.cover_page_id,
+            "cover_page_data": self.cover_page_data,
+            "callback_url": self.callback_url,
+            "max_retries": self.max_retries,
+            "resolution": self.resolution,
+            "service_id": self.service_id,
+        }
+        options.update({name: value for name, value in explicit.items() if value not in (None, "")})
+        labels = {str(k): str(v) for k, v in (self.labels or {}).items()}
+        if key is not None:
+            labels[TASK_KEY_LABEL] = key
+        if labels:
+            options["labels"] = labels
+        return options
+
+    def execute(self, context: Context) -> list[str]:
+        recipients = self._check_arguments()
+        if recipients is None:  # only possible if a template rendered to another template
+            raise FaxSelectionError(f"to={self.to!r} did not render to E.164 numbers.")
+        key = task_key(context) if self.dedupe_retries else None
+        already = self._sent_by_earlier_try(context, recipients, key) if key is not None else {}
+        pending = [number for number in dict.fromkeys(recipients) if number not in already]
+        sent: dict[str, str] = dict(already)
+        if already:
+            self.log.info("Reusing %d faxes sent by an earlier try of this task: %s", len(already), already.values())
+        if pending:
+            sent.update(self._send(pending, key))
+        fax_ids = [sent[number] for number in dict.fromkeys(recipients)]
+        self.log.info("Faxes: %s", ", ".join(fax_ids))
+        if not self.wait_for_completion:
+            return fax_ids
+        if self.deferrable:
+            self.defer(
+                trigger=FaxTrigger(
+                    criteria={"fax_ids": fax_ids}, sinch_conn_id=self.sinch_conn_id, poll_interval=self.poll_interval
+                ),
+                method_name="execute_complete",
+                timeout=self.wait_timeout,
+            )
+        raise_for_failed_faxes(self._wait(fax_ids))
+        self.log.info("All %d faxes COMPLETED", len(fax_ids))
+        return fax_ids
+
+    def _send(self, recipients: list[str], key: str | None) -> dict[str, str]:
+        """POST the fax (once, never repeated by the hook on an ambiguous failure); number -> fax ID."""
+        options = self._send_options(key)
+        items = self.files if isinstance(self.files, (list, tuple)) else ([self.files] if self.files else [])
+        with contextlib.ExitStack() as stack:
+            files = []
+            for item in items:
+                fs, path = resolve_storage(item, self.files_conn_id)
+                files.append((posixpath.basename(path), stack.enter_context(fs.open(path, "rb"))))
+            faxes = self.hook.send_fax(recipients, files=files or None, content_urls=self.content_urls, **options)
+        by_number = {str(fax.get("to")): str(fax.get("id")) for fax in faxes}
+        if set(by_number) != set(recipients) and len(faxes) == len(recipients):
+            by_number = {number: str(fax.get("id")) for number, fax in zip(recipients, faxes, strict=True)}
+        missing = [number for number in recipients if number not in by_number]
+        if missing:
+            raise SinchError(
+                f"Sinch created {len(faxes)} faxes for {len(recipients)} recipients; check the faxes list."
+            )
+        return by_number
+
+    def _sent_by_earlier_try(self, context: Context, recipients: list[str], key: str) -> dict[str, str]:
+        """Faxes an earlier try of this task instance sent (found by the task key label): number -> fax ID."""
+        ti = context.get("ti")
+        if ti is None or (getattr(ti, "try_number", 1) or 1) <= 1:
+            return {}
+        dag_run = context.get("dag_run")
+        started = getattr(dag_run, "start_date", None)
+        since = to_utc(started) - timedelta(minutes=5) if started else datetime.now(tz=UTC) - timedelta(days=1)
+        found: dict[str, str] = {}
+        for number in dict.fromkeys(recipients):
+            for fax in self.hook.list_faxes(direction="OUTBOUND", to_number=number, created_after=since):
+                if fax.get("to") == number and (fax.get("labels") or {}).get(TASK_KEY_LABEL) == key:
+                    found[number] = str(fax.get("id"))
+        return found
+
+    def _wait(self, fax_ids: list[str]) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + self.wait_timeout.total_seconds()
+        while True:
+            faxes = find_matching_faxes(self.hook, fax_ids=fax_ids)
+            if faxes:
+                return faxes
+            if time.monotonic() >= deadline:
+                raise SinchError(
+                    f"Faxes {', '.join(fax_ids)} are not COMPLETED or FAILURE after wait_timeout={self.wait_timeout}; "
+                    "they were not cancelled."
+                )
+            self.log.info("Waiting for %d faxes; checking again in %.3g s", len(fax_ids), self.poll_interval)
+            time.sleep(self.poll_interval)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[str]:
+        """Resume after :class:`FaxTrigger` fired: the same check as the in-worker wait."""
+        if not event or event.get("status") != "success":
+            message = (event or {}).get("message") or "the trigger ended without an event"
+            raise SinchError(f"Waiting for the faxes failed: {message}")
+        fax_ids = [str(fax_id) for fax_id in event["fax_ids"]]
+        faxes = find_matching_faxes(self.hook, fax_ids=fax_ids)
+        if not faxes:
+            raise SinchError(f"Faxes {', '.join(fax_ids)} are not final any more; run the task again.")
+        raise_for_failed_faxes(faxes)
+        self.log.info("All %d faxes COMPLETED", len(fax_ids))
+        return fax_ids

@@ -1,0 +1,53 @@
+"""Event-driven: run a DAG for every new inbound fax, through an ``AssetWatcher`` (Airflow 3 only).
+
+``NewFaxEventTrigger`` polls Sinch in the triggerer (no worker slot, no schedule) and fires one asset
+event per newly COMPLETED inbound fax, de-duplicated by fax ID. Each event queues a run of this DAG;
+``fax_ids`` reads the IDs from the triggering asset events (``extra["payload"]["fax_id"]``) and
+``download_fax`` stores each PDF in the archive (the Variable ``sinch_fax_archive``, default
+``file:///tmp/sinch-faxes``). Events that arrive close together may be handled by one run.
+
+To re-process particular faxes, trigger the DAG by hand with the config ``{"fax_ids": ["ID", ...]}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.sdk import DAG, Asset, AssetWatcher, task
+
+from airflow_provider_sinch.operators.fax import DownloadFaxOperator
+from airflow_provider_sinch.triggers.fax import NewFaxEventTrigger
+
+ARCHIVE = "{{ var.value.get('sinch_fax_archive', 'file:///tmp/sinch-faxes') }}/inbound/"
+
+inbound_fax = Asset(
+    "sinch_inbound_fax",
+    watchers=[
+        AssetWatcher(
+            name="sinch_new_inbound_fax",
+            trigger=NewFaxEventTrigger(direction="INBOUND", status="COMPLETED", poll_interval=60, lookback=3600),
+        )
+    ],
+)
+
+with DAG(
+    dag_id="example_sinch_fax_asset",
+    description="Store each inbound fax as soon as Sinch has received it",
+    schedule=[inbound_fax],
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    tags=["sinch", "fax", "example"],
+) as dag:
+
+    @task
+    def fax_ids(triggering_asset_events: Any = None, dag_run: Any = None) -> list[str]:
+        """The IDs of the faxes this run was triggered for (or given in the run's config)."""
+        ids = list((dag_run.conf or {}).get("fax_ids", [])) if dag_run is not None else []
+        for event in (triggering_asset_events or {}).get(inbound_fax, []):
+            payload = (event.extra or {}).get("payload") or {}
+            if payload.get("fax_id"):
+                ids.append(payload["fax_id"])
+        return list(dict.fromkeys(ids))
+
+    DownloadFaxOperator.partial(task_id="download_fax", destination=ARCHIVE).expand(fax_id=fax_ids())

@@ -1,0 +1,64 @@
+"""Send a fax to Sinch's free test number and wait, deferred, until it is delivered.
+
+``write_document`` writes a one-page text document; ``send_fax`` sends it to ``+19898989898`` (Sinch's
+test number: it always answers and costs nothing) and, with ``deferrable=True``, hands the wait to the
+triggerer instead of holding a worker slot. The task fails with Sinch's ``errorType``, ``errorCode`` and
+``errorMessage`` if the fax ends in FAILURE, and returns the fax IDs otherwise.
+
+Documents can also be ``ObjectStoragePath`` objects or URLs (``s3://...`` with ``files_conn_id``), or
+``content_urls`` that Sinch downloads itself. ``retries=0``: a retry would look for the fax an earlier
+try sent before sending again (``dedupe_retries``), but not sending twice is simplest when in doubt.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from airflow_provider_sinch._compat import AIRFLOW_V_3
+from airflow_provider_sinch.operators.fax import SendFaxOperator
+
+if AIRFLOW_V_3:
+    from airflow.sdk import DAG, task
+else:
+    from airflow import DAG
+    from airflow.decorators import task
+
+SINCH_TEST_NUMBER = "+19898989898"
+
+with DAG(
+    dag_id="example_sinch_fax_send",
+    description="Send a fax to Sinch's test number and wait for delivery",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    tags=["sinch", "fax", "example"],
+) as dag:
+
+    @task
+    def write_document(ds: str | None = None) -> str:
+        """Write the document to fax; a real DAG would render an invoice or a report here."""
+        path = Path(tempfile.mkdtemp(prefix="sinch-fax-")) / "hello.txt"
+        path.write_text(f"Hello from Apache Airflow.\n\nThis test fax was sent on {ds}.\n")
+        return str(path)
+
+    send_fax = SendFaxOperator(
+        task_id="send_fax",
+        to=SINCH_TEST_NUMBER,
+        files=[write_document()],
+        header_text="Airflow example",
+        labels={"source": "airflow-example"},
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=30,
+        retries=0,
+    )
+
+    @task
+    def report(fax_ids: list[str]) -> list[str]:
+        """Runs only when every fax was delivered."""
+        print(f"Delivered: {', '.join(fax_ids)}")
+        return fax_ids
+
+    report(send_fax.output)
