@@ -16,6 +16,7 @@ PY_PACKAGES=(
     "playwright==1.65.2"
     "apache-airflow-providers-celery==3.26.0"
     "psycopg2-binary==2.9.13"
+    "asyncpg==0.32.0"
 )
 DEB_PACKAGES=(chromium redis-server postgresql)
 

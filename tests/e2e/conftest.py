@@ -63,6 +63,7 @@ def celery_prerequisites() -> None:
     require(shutil.which("setpriv") is not None or os.geteuid() != 0, "setpriv (util-linux)")
     require(has_module("airflow.providers.celery"), "the Python package apache-airflow-providers-celery")
     require(has_module("psycopg2"), "the Python package psycopg2-binary")
+    require(has_module("asyncpg"), "the Python package asyncpg")
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,34 +278,175 @@ class AirflowAPI:
         response = self.request("GET", path, params={"map_index": map_index}, headers={"Accept": "text/plain"})
         return response.text if response.ok else f"(no log: HTTP {response.status_code})"
 
-    def wait_for_run(
-        self,
-        dag_id: str,
-        run_id: str,
-        *,
-        timeout: float,
-        interval: float = 0.5,
-        check: Callable[[], None] | None = None,
-    ) -> RunObservation:
-        """Poll a run until it finishes, recording every state each task instance is seen in.
 
-        Polling every half second is what lets a test see short-lived states such as ``deferred``.
+class RunMonitor:
+    """Watches every DAG run of a deployment from a background thread, recording each task's states.
 
-        :param check: called on every poll, e.g. to fail fast when a component died.
-        """
-        seen: dict[tuple[str, int], list[str]] = {}
-        deadline = time.monotonic() + timeout
-        while True:
-            run = self.dag_run(dag_id, run_id)
-            tis = self.task_instances(dag_id, run_id)
+    Runs of several DAGs go on side by side while the tests check them one after the other; a state
+    that lasts a few seconds (``deferred``) is long over by the time a later test looks. So one thread
+    polls all task instances (two requests per poll, whatever the number of runs) from the moment the
+    runs start, and the tests read the history it kept.
+
+    :param interval: seconds between polls; ``deferred`` lasts about 2-3 s here, so well under that.
+    """
+
+    def __init__(self, api: AirflowAPI, *, interval: float = 0.5) -> None:
+        self.api = api
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._run_states: dict[tuple[str, str], str] = {}
+        self._tis: dict[tuple[str, str], dict[tuple[str, int], dict[str, Any]]] = {}
+        self._history: dict[tuple[str, str], dict[tuple[str, int], list[str]]] = {}
+        self._thread = threading.Thread(target=self._loop, name="e2e-run-monitor", daemon=True)
+        self.last_error: str | None = None
+
+    def __enter__(self) -> RunMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                self.last_error = repr(exc)  # the API server restarting, say: try again next time
+            self._stop.wait(self.interval)
+
+    def poll(self) -> None:
+        runs = self.api.get("/api/v2/dags/~/dagRuns", limit=1000)["dag_runs"]
+        tis = self.api.get("/api/v2/dags/~/dagRuns/~/taskInstances", limit=1000)["task_instances"]
+        latest: dict[tuple[str, str], dict[tuple[str, int], dict[str, Any]]] = {}
+        for ti in tis:
+            latest.setdefault((ti["dag_id"], ti["dag_run_id"]), {})[(ti["task_id"], ti["map_index"])] = ti
+        with self._lock:
+            for run in runs:
+                self._run_states[(run["dag_id"], run["dag_run_id"])] = run["state"]
+            # The latest snapshot replaces the last one: expanding a mapped task renumbers its map_index -1.
+            self._tis.update(latest)
             for ti in tis:
-                states = seen.setdefault((ti["task_id"], ti["map_index"]), [])
+                run_key = (ti["dag_id"], ti["dag_run_id"])
+                ti_key = (ti["task_id"], ti["map_index"])
+                states = self._history.setdefault(run_key, {}).setdefault(ti_key, [])
                 if ti["state"] and (not states or states[-1] != ti["state"]):
                     states.append(ti["state"])
-            if run["state"] in ("success", "failed"):
-                return RunObservation(dag_id, run_id, run["state"], tis, seen)
+
+    def wait(
+        self, dag_id: str, run_id: str, *, timeout: float, check: Callable[[], None] | None = None
+    ) -> RunObservation:
+        """Wait until the run is ``success`` or ``failed``; return it with its tasks' state histories.
+
+        :param check: called while waiting, e.g. to fail fast when a component died.
+        """
+        key = (dag_id, run_id)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                state = self._run_states.get(key)
+            if state in ("success", "failed"):
+                self.poll()  # once more, so the task states returned are the final ones
+                with self._lock:
+                    return RunObservation(
+                        dag_id,
+                        run_id,
+                        self._run_states[key],
+                        list(self._tis.get(key, {}).values()),
+                        {k: list(v) for k, v in self._history.get(key, {}).items()},
+                    )
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s; tasks: {seen}")
+                with self._lock:
+                    history = self._history.get(key)
+                raise TimeoutError(
+                    f"{dag_id} run {run_id} still {state} after {timeout:.0f} s; tasks: {history}; "
+                    f"last monitor error: {self.last_error}"
+                )
             if check is not None:
                 check()
-            time.sleep(interval)
+            time.sleep(self.interval)
+
+
+# ------------------------------------------------------------------------------ CeleryExecutor deployment
+
+#: The Celery workers' names; each also becomes the hostname its task instances record.
+WORKERS = ("e2e-worker-1", "e2e-worker-2")
+
+
+def start_celery_deployment(
+    procs: ProcessSupervisor,
+    workdir: Path,
+    *,
+    dags_folder: Path,
+    dag_ids: list[str],
+    extra_env: Mapping[str, str],
+    timeout: float = 240,
+) -> AirflowAPI:
+    """PostgreSQL, Redis, then scheduler, dag-processor, triggerer, api-server and two Celery workers.
+
+    Returns once the API server is healthy, both workers are ready and every DAG of ``dag_ids`` is parsed.
+
+    Every component binds 127.0.0.1 or nothing: workers and triggerer skip their log servers (which
+    always bind all interfaces); the API server reads task logs from the shared local log folder instead.
+
+    :param extra_env: added to every component's environment (connections, variables).
+    """
+    database_url = start_postgres(procs, workdir)
+    broker_url = start_redis(procs, workdir)
+    env = airflow_env(
+        workdir / "airflow",
+        api_port=free_port(),
+        dags_folder=dags_folder,
+        AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=database_url,
+        AIRFLOW__CELERY__BROKER_URL=broker_url,
+        AIRFLOW__CELERY__RESULT_BACKEND=f"db+{database_url}",
+        AIRFLOW__CELERY__WORKER_CONCURRENCY="2",
+        # One message reserved per free slot, so a busy worker does not hoard tasks the other could run.
+        AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER="1",
+        AIRFLOW__CORE__PARALLELISM="8",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+        **extra_env,
+    )
+    migrate_db(procs, env)
+
+    procs.start(
+        "api-server", [AIRFLOW, "api-server", "-H", "127.0.0.1", "-p", env["AIRFLOW__API__PORT"], "-w", "1"], env=env
+    )
+    procs.start("scheduler", [AIRFLOW, "scheduler"], env=env)
+    procs.start("dag-processor", [AIRFLOW, "dag-processor"], env=env)
+    procs.start("triggerer", [AIRFLOW, "triggerer", "--skip-serve-logs"], env=env)
+    for name in WORKERS:
+        worker_env = {
+            **env,
+            "SINCH_E2E_HOSTNAME": name,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.e2e.worker_identity.hostname",
+        }
+        procs.start(
+            name,
+            [
+                AIRFLOW,
+                "celery",
+                "worker",
+                "--celery-hostname",
+                f"{name}@%h",
+                "--skip-serve-logs",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env=worker_env,
+        )
+
+    api = AirflowAPI(f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}")
+    procs.wait_until("the API server", api.healthy, timeout=timeout)
+    for name in WORKERS:
+        procs.wait_until(f"{name} to be ready", lambda n=name: " ready." in procs.log_text(n), timeout=timeout)
+    for dag_id in dag_ids:
+        procs.wait_until(
+            f"the dag-processor to parse {dag_id} (import errors: see the dag-processor log)",
+            lambda d=dag_id: api.dag_exists(d),
+            timeout=timeout,
+        )
+    return api

@@ -88,7 +88,7 @@ class ProcessSupervisor:
     :param stop_timeout: seconds between the stop signal and SIGKILL.
     """
 
-    def __init__(self, log_dir: Path, *, secrets: Iterable[str] = (), stop_timeout: float = 20.0) -> None:
+    def __init__(self, log_dir: Path, *, secrets: Iterable[str] = (), stop_timeout: float = 10.0) -> None:
         self.log_dir = log_dir
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.secrets = [s for s in secrets if s]
@@ -170,11 +170,20 @@ class ProcessSupervisor:
         """Signal the groups, wait up to ``stop_timeout`` for them to empty, then SIGKILL what is left."""
         for service in services:
             service.signal_group(service.stop_signal)
-        deadline = time.monotonic() + self.stop_timeout
-        while time.monotonic() < deadline and any(s.group_alive() for s in services):
+        started = time.monotonic()
+        deadline = started + self.stop_timeout
+        pending = [s for s in services if s.group_alive()]
+        while pending and time.monotonic() < deadline:
             time.sleep(0.2)
+            for service in [s for s in pending if not s.group_alive()]:
+                pending.remove(service)
+                if time.monotonic() - started > 5:
+                    print(f"{service.name} took {time.monotonic() - started:.0f} s to stop")
         for service in services:
             if service.group_alive():
+                print(
+                    f"{service.name} still running {self.stop_timeout:.0f} s after {service.stop_signal.name}: SIGKILL"
+                )
                 service.signal_group(signal.SIGKILL)
         for service in services:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -207,9 +216,10 @@ class ProcessSupervisor:
         path = self.services[name].log_path
         return self.redact(path.read_text(errors="replace")) if path.exists() else ""
 
-    def log_tail(self, name: str, lines: int = 40) -> str:
-        tail = self.log_text(name).splitlines()[-lines:]
+    def log_tail(self, name: str, lines: int = 40, width: int = 400) -> str:
+        """The last lines of a process's log, each cut to ``width`` characters (Airflow's lines are long)."""
+        tail = [line[:width] for line in self.log_text(name).splitlines()[-lines:]]
         return f"----- last {len(tail)} lines of {name}.log -----\n" + "\n".join(tail)
 
-    def all_log_tails(self, lines: int = 25) -> str:
-        return "\n".join(self.log_tail(name, lines) for name in self.services)
+    def all_log_tails(self, lines: int = 12) -> str:
+        return "\n".join(self.log_tail(name, lines) for name, s in self.services.items() if not s.one_shot)
