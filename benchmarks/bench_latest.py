@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from airflow_provider_sinch.operators.fax import ListFaxesOperator
 
     for size in sizes:
-        naive_runs = 1 if args.quick else (3 if size <= 10_000 else 2)
+        naive_runs = 1 if args.quick or size > 10_000 else 3
         with c.Simulator(seed=size, seed_faxes=size, seed_period_days=c.RETENTION_DAYS) as sim:
             c.set_sinch_connection(sim.url)
             result: dict[str, list[str]] = {}

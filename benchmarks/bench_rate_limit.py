@@ -36,7 +36,7 @@ def run_pollers(poll: Any) -> tuple[float, int]:
 def main(argv: list[str] | None = None) -> int:
     args = c.parse_args(__doc__.splitlines()[0], argv)
     c.setup_env()
-    faxes, page_size, rate = (20, 10, 20.0) if args.quick else (500, 10, 50.0)
+    faxes, page_size, rate = (30, 10, 10.0) if args.quick else (500, 10, 50.0)
     pages = math.ceil(faxes / page_size)
     needed = POLLERS * pages
     ideal = needed / rate

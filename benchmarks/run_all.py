@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -72,6 +73,7 @@ METHOD = """\
 
 def run_benchmark(module_name: str, quick: bool) -> dict[str, Any]:
     """Run one benchmark's ``main`` here and return its report (a failure becomes a failed row)."""
+    load = f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
         argv = [*(["--quick"] if quick else []), "--json", str(out)]
@@ -91,6 +93,7 @@ def run_benchmark(module_name: str, quick: bool) -> dict[str, Any]:
                 "error": True,
             }
         report["seconds"] = time.perf_counter() - started
+        report["load"] = load
         return report
 
 
@@ -106,10 +109,10 @@ def markdown(reports: list[dict[str, Any]], facts: dict[str, str], command: str,
     lines += ["", "## Details", ""]
     for report in reports:
         lines += [f"### {report['title']}", ""]
-        lines += [
-            f"- {line.strip()}" if not line.startswith("  ") else f"  - {line.strip()}" for line in report["details"]
-        ]
-        lines += [f"- ran in {report['seconds']:.0f} s", ""]
+        for line in report["details"]:
+            depth = (len(line) - len(line.lstrip(" "))) // 2
+            lines.append(f"{'  ' * depth}- {line.strip()}")
+        lines += [f"- ran in {report['seconds']:.0f} s, 1-minute load average at its start {report['load']}", ""]
     lines += [METHOD]
     return "\n".join(lines).rstrip() + "\n"
 
