@@ -2,6 +2,12 @@
 # Build: docker compose build   (or: docker build -t airflow-provider-sinch:local .)
 FROM apache/airflow:3.3.2
 
+# The sinch-tls volume of docker-compose.yaml mounts here: the simulator writes its self-signed
+# certificate, the Airflow services read it. A new volume takes this folder's owner (the airflow user).
+USER root
+RUN mkdir -p /opt/sinch-tls && chown airflow:0 /opt/sinch-tls
+USER airflow
+
 COPY --chown=airflow:0 pyproject.toml README.md /opt/airflow-provider-sinch/
 COPY --chown=airflow:0 airflow_provider_sinch /opt/airflow-provider-sinch/airflow_provider_sinch
 

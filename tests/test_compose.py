@@ -134,26 +134,44 @@ def test_the_simulator_service_runs_the_cli_on_the_network(resolved: dict[str, A
     parsed = build_parser().parse_args(service["command"])  # the CLI accepts exactly these arguments
     assert parsed.host == "0.0.0.0"
     assert parsed.allow_remote  # the CLI refuses a non-loopback host without it
+    assert parsed.tls_dir  # https, so credentials never cross the network in clear
+    assert parsed.tls_hostname == ["sinch-simulator"]
     assert parsed.port == 8080
     assert parsed.seed_faxes > 0
 
 
-def test_sinch_default_points_at_the_simulator_with_its_credentials(resolved: dict[str, Any]) -> None:
+def test_sinch_default_points_at_the_simulator_over_verified_https(resolved: dict[str, Any], tmp_path: Path) -> None:
     from airflow.models.connection import Connection
+    from cryptography import x509
 
+    from airflow_provider_sinch.simulator.tls import CERT_NAME, ensure_self_signed_cert
+
+    services = resolved["services"]
     sim = _simulator_args(resolved)
-    values = {resolved["services"][name]["environment"]["AIRFLOW_CONN_SINCH_DEFAULT"] for name in AIRFLOW_SERVICES}
+    values = {services[name]["environment"]["AIRFLOW_CONN_SINCH_DEFAULT"] for name in AIRFLOW_SERVICES}
     assert len(values) == 1
     conn = Connection(conn_id="sinch_default", uri=values.pop())
     assert conn.conn_type == "sinch"
+
+    # The connection trusts exactly the certificate the simulator writes, through a volume both mount.
+    tls_dir = sim["--tls-dir"]
+    assert conn.extra_dejson["ca_bundle"] == f"{tls_dir}/{CERT_NAME}"
+    sim_volume = next(v for v in services["sinch-simulator"]["volumes"] if v.split(":")[1] == tls_dir)
+    for name in AIRFLOW_SERVICES:
+        assert f"{sim_volume.split(':')[0]}:{tls_dir}:ro" in services[name]["volumes"]
+
+    # The hook's reading of it, with the certificate the simulator's own arguments produce.
+    cert, _ = ensure_self_signed_cert(tmp_path, [sim["--tls-hostname"], sim["--host"]])
+    conn.set_extra(json.dumps({**conn.extra_dejson, "ca_bundle": str(cert)}))
     settings = parse_connection(conn)
-    assert settings.host == "http://sinch-simulator:8080"
-    assert settings.key_id == sim["--key-id"]
-    assert settings.key_secret == sim["--key-secret"]
+    assert settings.host == "https://sinch-simulator:8080"  # https: plain http would be refused
+    assert (settings.key_id, settings.key_secret) == (sim["--key-id"], sim["--key-secret"])
     assert settings.project_id == sim["--project-id"]
     assert settings.auth_type == "basic"
-    # Plain http to a non-loopback host is an explicit opt-in of this connection, naming the one host.
-    assert conn.extra_dejson["allow_insecure_http_hosts"] == "sinch-simulator"
+    names = x509.load_pem_x509_certificate(cert.read_bytes()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    assert "sinch-simulator" in names.value.get_values_for_type(x509.DNSName)
 
 
 def test_a_real_project_replaces_the_connection(docker_compose: str) -> None:

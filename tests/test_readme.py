@@ -240,3 +240,15 @@ def test_supported_versions_match_the_build() -> None:
 def test_the_changelog_covers_the_current_version() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert re.search(rf"^## \[{re.escape(__version__)}\]", changelog, re.MULTILINE)
+
+
+def test_every_class_the_readme_names_exists() -> None:
+    import importlib
+
+    names = re.findall(r"`(airflow_provider_sinch(?:\.\w+)+)\.([A-Z]\w+)`", README)
+    assert len(names) >= 5
+    for module, name in names:
+        assert hasattr(importlib.import_module(module), name), f"README names {module}.{name}, which does not exist"
+    hook_methods = re.search(r"SinchHook` \| [^|]*fax methods ([^|]*)\|", README).group(1)  # type: ignore[union-attr]
+    for method in re.findall(r"`(\w+)`", hook_methods):
+        assert callable(getattr(SinchHook, method, None)), f"README names SinchHook.{method}, which does not exist"
