@@ -88,6 +88,8 @@ def find_matching_faxes(
     }
     if limit is None:
         return sort_newest_first(hook.list_faxes(created_after=created_after, **filters))
+    if created_after is not None and to_utc(created_after, name="created_after") >= datetime.now(tz=UTC):
+        return []  # waiting for faxes from a point in time still to come
     return hook.latest_faxes(limit, created_after=created_after, **filters)
 
 
