@@ -504,10 +504,13 @@ class SinchHook(BaseHook):
             return SinchConnectionError(
                 f"Sinch {method} {path} timed out after {timeout} s (timeout of connection "
                 f"{self.sinch_conn_id!r}); raise the connection's 'timeout' extra if Sinch is slow."
+                + _outcome_unknown(method)
             )
+        reason = _reason(exc)
         return SinchConnectionError(
             f"Sinch {method} {path} failed: could not reach {urlsplit(url).netloc} or the connection "
-            f"broke ({_reason(exc)}), after the connection's retries."
+            f"broke ({reason}), after the connection's retries."
+            + ("" if "refused" in reason else _outcome_unknown(method))
         )
 
     def raise_for_status(self, response: requests.Response) -> None:
@@ -558,7 +561,8 @@ class SinchHook(BaseHook):
             error.args = (self._scrub(f"{what}: {violations or 'Sinch rejected the request'}."),)
             raise error
         if status >= 500:
-            raise SinchServerError(self._scrub(f"{what}: Sinch had a server error; try again later."), **kwargs)
+            advice = _outcome_unknown(method) or " Try again later."
+            raise SinchServerError(self._scrub(f"{what}: Sinch had a server error.{advice}"), **kwargs)
         raise SinchAPIError(self._scrub(f"{what}."), **kwargs)
 
     def _scrub(self, text: str) -> str:
@@ -575,7 +579,8 @@ class SinchHook(BaseHook):
         except ValueError:
             raise SinchResponseError(
                 f"Sinch {method} {urlsplit(response.url).path} answered HTTP {response.status_code} with a "
-                f"body that is not JSON ({response.headers.get('Content-Type', 'no content type')}).",
+                f"body that is not JSON ({response.headers.get('Content-Type', 'no content type')})."
+                + _outcome_unknown(method),
                 status_code=response.status_code,
             ) from None
 
@@ -953,6 +958,17 @@ def _part_file(target: Path) -> tuple[int, str]:
         return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     except OSError as exc:
         raise OSError(exc.errno, f"destination={str(target)!r} cannot be written: {exc.strerror or exc}") from None
+
+
+def _outcome_unknown(method: str | None) -> str:
+    """For a request that is not safe to repeat: it was not repeated, and may have taken effect anyway."""
+    method = (method or "").upper()
+    if not method or method in Retry.DEFAULT_ALLOWED_METHODS:
+        return ""
+    return (
+        f" The {method} was not repeated, but Sinch may have acted on it (e.g. created the fax): "
+        "check, e.g. by listing the faxes, before sending it again."
+    )
 
 
 def _backoff(attempt: int) -> float:
