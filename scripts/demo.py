@@ -31,7 +31,10 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = ROOT / "example_dags"
@@ -39,6 +42,7 @@ DAG_ID = "example_sinch_fax_polling"
 LIST_TASK = "latest_inbound_faxes"
 INCREMENTAL_TASK = "new_inbound_faxes"
 SUMMARY_TASK = "summarise"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 REAL_API_VARS = ("SINCH_KEY_ID", "SINCH_KEY_SECRET", "SINCH_PROJECT_ID")
 #: The venv's console scripts sit next to its python (``sys.executable`` is not resolved: it may be a symlink).
 BIN = Path(sys.executable).parent
@@ -130,7 +134,7 @@ class Simulator:
             "--key-secret", self.key_secret,
             "--project-id", self.project_id,
         ]  # fmt: skip
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("wb") as log, deferred_interrupts():
             # Its own session: a Ctrl-C in the terminal reaches only this script, which then stops it in order.
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
@@ -160,6 +164,24 @@ class Simulator:
         if self.process is not None:
             stop_process(self.process, "the simulator")
             self.process = None
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back while a child starts, then raise KeyboardInterrupt if one came.
+
+    Interrupted inside ``Popen``, a started child would have no handle to stop it with; deferred, the
+    interrupt arrives once the caller holds the handle. Exec'd children get default handlers again.
+    """
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def stop_process(process: subprocess.Popen[Any], name: str, grace: float = 10.0) -> None:
@@ -208,24 +230,27 @@ def run_airflow(args: list[str], env: dict[str, str], log_path: Path, *, show_ta
     """Run ``airflow ARGS`` with its output in ``log_path``; with ``show_tasks``, report each task as it runs."""
     command = [str(BIN / "airflow"), *args]
     started = time.monotonic()
+    process: subprocess.Popen[str] | None = None
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            text=True,
-            errors="replace",
-        )
         try:
+            with deferred_interrupts():
+                process = subprocess.Popen(
+                    command,
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    text=True,
+                    errors="replace",
+                )
             assert process.stdout is not None
             follow(process.stdout, log, show_tasks, started)
             return process.wait()
         finally:
-            stop_process(process, "airflow")
+            if process is not None:
+                stop_process(process, "airflow")
 
 
 def follow(stream: IO[str], log: IO[str], show_tasks: bool, started: float) -> None:

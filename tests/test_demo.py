@@ -118,6 +118,7 @@ def test_demo_runs_the_dag_prints_the_xcom_table_and_leaves_nothing_running() ->
     assert not pid_alive(pid)
     assert simulator_processes(url.rsplit(":", 1)[1]) == []
     home = Path(re.search(r"AIRFLOW_HOME=(\S+)", output).group(1))  # type: ignore[union-attr]
+    assert processes_using(str(home.parent)) == []
     assert not home.parent.exists()
     assert '"password"' not in output
     print(f"demo took {elapsed:.0f} s")
@@ -125,7 +126,14 @@ def test_demo_runs_the_dag_prints_the_xcom_table_and_leaves_nothing_running() ->
 
 @pytest.mark.e2e
 @needs_airflow_3
-def test_ctrl_c_stops_the_simulator_and_removes_the_temporary_home() -> None:
+@pytest.mark.parametrize(
+    "interrupt_after",
+    [
+        pytest.param("AIRFLOW_HOME=", id="while-airflow-db-migrate-starts"),
+        pytest.param("running ", id="during-airflow-dags-test"),
+    ],
+)
+def test_ctrl_c_stops_everything_and_removes_the_temporary_home(interrupt_after: str) -> None:
     process = subprocess.Popen(
         [sys.executable, str(DEMO), "--faxes", "20"],
         cwd=ROOT,
@@ -137,12 +145,13 @@ def test_ctrl_c_stops_the_simulator_and_removes_the_temporary_home() -> None:
     assert process.stdout is not None
     seen = ""
     try:
-        deadline = time.monotonic() + 120
-        while "AIRFLOW_HOME=" not in seen and time.monotonic() < deadline:
+        deadline = time.monotonic() + 240
+        while interrupt_after not in seen and time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line:
                 break
             seen += line
+        assert interrupt_after in seen, seen
         pid, url = simulator_pid_and_url(seen)
         assert pid_alive(pid)
         process.send_signal(signal.SIGINT)
@@ -156,8 +165,25 @@ def test_ctrl_c_stops_the_simulator_and_removes_the_temporary_home() -> None:
     assert "Interrupted" in output
     assert not pid_alive(pid)
     assert simulator_processes(url.rsplit(":", 1)[1]) == []
-    home = Path(re.search(r"AIRFLOW_HOME=(\S+)", output).group(1))  # type: ignore[union-attr]
-    assert not home.parent.exists()
+    workdir = Path(re.search(r"AIRFLOW_HOME=(\S+)", output).group(1)).parent  # type: ignore[union-attr]
+    assert processes_using(str(workdir)) == []  # no airflow child left, e.g. one started as Ctrl-C came
+    assert not workdir.exists()
+
+
+def processes_using(text: str) -> list[int]:
+    """PIDs of live processes whose command line or environment mentions ``text``."""
+    found = []
+    needle = text.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in blob and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def test_real_api_needs_all_three_variables() -> None:
