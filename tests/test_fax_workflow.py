@@ -250,6 +250,10 @@ def test_download_errors(sim: SimulatorServer, store: Any, tmp_path: Path) -> No
         templated.execute({})
     with pytest.raises(SinchNotFoundError):
         DownloadFaxOperator(task_id="gone", fax_id="01UNKNOWN", destination=str(tmp_path)).execute({})
+    with pytest.raises(FaxSelectionError, match="Cannot open memory:// storage with connection 'aws_default'"):
+        DownloadFaxOperator(
+            task_id="conn", fax_id="01ABC", destination="memory://x/", destination_conn_id="aws_default"
+        ).execute({})
     assert files_in(tmp_path) == []
 
 

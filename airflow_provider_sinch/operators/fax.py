@@ -368,9 +368,12 @@ def resolve_storage(target: Any, conn_id: str | None = None) -> tuple[AbstractFi
     try:
         path = object_storage_path(url, conn_id=conn_id)
         return path.fs, path.path
-    except (ValueError, TypeError):
+    except (ValueError, TypeError) as exc:
         if conn_id:
-            raise
+            raise FaxSelectionError(
+                f"Cannot open {url.split('://', 1)[0]}:// storage with connection {conn_id!r} ({exc}). Is the "
+                "provider of that storage installed? On Airflow 2.10, pin universal-pathlib<0.3."
+            ) from None
         import fsspec
 
         fs, fs_path = fsspec.core.url_to_fs(url)
