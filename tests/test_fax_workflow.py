@@ -470,12 +470,14 @@ def test_example_send_dag_sends_to_the_test_number_and_waits_deferred(
     dags_folder: Path,
     sim: SimulatorServer,
     store: Any,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     # Delivered at once, so the trigger's first poll ends the wait (the example polls every 30 s).
     monkeypatch.setattr(store.config, "transition_seconds", 0.0)
+    monkeypatch.setenv("AIRFLOW_VAR_SINCH_FAX_ARCHIVE", tmp_path.as_uri())
     with caplog.at_level("INFO"):
         dag_run = run_dag_file("example_sinch_fax_send", dags_folder)
     assert dag_run.state == "success"
@@ -485,6 +487,8 @@ def test_example_send_dag_sends_to_the_test_number_and_waits_deferred(
     assert fax["to"] == SINCH_TEST_NUMBER
     assert fax["status"] == "COMPLETED"
     assert fax["labels"]["source"] == "airflow-example"
+    [document] = (tmp_path / "outbox").iterdir()
+    assert document.read_text().startswith("Hello from Apache Airflow.")
     out, err = capfd.readouterr()
     logs = out + err + caplog.text
     assert KEY_SECRET not in logs
