@@ -17,6 +17,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from airflow.timetables.interval import CronDataIntervalTimetable
+
 from airflow_provider_sinch._compat import AIRFLOW_V_3
 from airflow_provider_sinch.operators.fax import ListFaxesOperator
 
@@ -31,7 +33,8 @@ FIELDS = ["id", "direction", "from", "to", "numberOfPages", "status", "createTim
 with DAG(
     dag_id="example_sinch_fax_polling",
     description="Poll Sinch for new inbound faxes every 15 minutes",
-    schedule="*/15 * * * *",
+    # Data intervals, not just trigger times: on Airflow 3 a plain cron string gives runs that cover no time.
+    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,

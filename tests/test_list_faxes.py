@@ -213,6 +213,20 @@ def test_incremental_empty_interval_delivers_nothing(sim: SimulatorServer, store
     assert list_requests(sim) == 0
 
 
+def test_incremental_scheduled_run_without_interval_fails_clearly(store: Any) -> None:
+    """Airflow 3's CronTriggerTimetable gives scheduled runs no interval: say so instead of delivering nothing."""
+
+    class ScheduledRun:
+        run_type = "scheduled"
+
+    op = ListFaxesOperator(task_id="poll", incremental=True, settle_lag=timedelta(0))
+    context = {"data_interval_start": NOW, "data_interval_end": NOW, "dag_run": ScheduledRun()}
+    with pytest.raises(
+        FaxSelectionError, match="zero-length data interval on a scheduled run.*CronDataIntervalTimetable"
+    ):
+        op.execute(context)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     offsets=st.lists(st.integers(min_value=0, max_value=6 * 3600 * 1000), min_size=1, max_size=40),

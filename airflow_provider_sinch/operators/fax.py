@@ -278,8 +278,17 @@ class ListFaxesOperator(BaseOperator):
             )
         window_start, window_end = to_utc(start) - self.settle_lag, to_utc(end) - self.settle_lag
         if window_start >= window_end:
-            # Manual runs on Airflow 3 have a zero-length data interval: they cover no time of their own.
-            self.log.info("The data interval is empty (a manual run?): no faxes to deliver")
+            run_type = str(getattr(context.get("dag_run"), "run_type", "") or "").lower()
+            if run_type.endswith(("scheduled", "backfill")):
+                # Airflow 3 turns a cron string into CronTriggerTimetable, whose runs cover no time: every
+                # scheduled run would deliver nothing and faxes would silently never reach the DAG.
+                raise FaxSelectionError(
+                    "incremental=True got a zero-length data interval on a scheduled run, so it would never "
+                    "deliver a fax. Schedule the DAG with a timetable that has data intervals, e.g. "
+                    "schedule=CronDataIntervalTimetable('*/15 * * * *', timezone='UTC') or a timedelta."
+                )
+            # A manual run on Airflow 3 has a zero-length data interval: it covers no time of its own.
+            self.log.info("The data interval is empty (a manual run): no faxes to deliver")
             return []
         now = datetime.now(tz=UTC)
         if window_end > now:
