@@ -7,8 +7,10 @@ no example DAGs, and a dags folder the ``dag.test()`` tests write their DAG file
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,7 +20,11 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_HOME = Path(os.environ.get("SINCH_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="sinch-airflow-home-"))
+if os.environ.get("SINCH_TEST_AIRFLOW_HOME"):
+    _HOME = Path(os.environ["SINCH_TEST_AIRFLOW_HOME"])
+else:
+    _HOME = Path(tempfile.mkdtemp(prefix="sinch-airflow-home-"))
+    atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_HOME / "dags"))
@@ -66,8 +72,6 @@ def run_example_dag(dag_id: str, dags_folder: Path, *extra_files: str) -> Any:
     On Airflow 3.3 ``dag.test()`` only runs DAGs the dags-folder bundle parsed, hence the copy.
     Needs the ``airflow_db`` fixture.
     """
-    import shutil
-
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow 2.10

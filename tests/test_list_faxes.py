@@ -210,6 +210,8 @@ def test_incremental_refuses_a_window_in_the_future(store: Any) -> None:
 def test_incremental_empty_interval_delivers_nothing(sim: SimulatorServer, store: Any) -> None:
     store.add_fax(create_time=NOW - timedelta(minutes=1))
     assert run_window(NOW, NOW) == []
+    manual = ListFaxesOperator(task_id="poll", incremental=True)
+    assert manual.execute({"data_interval_start": None, "data_interval_end": None}) == []
     assert list_requests(sim) == 0
 
 
@@ -222,7 +224,7 @@ def test_incremental_scheduled_run_without_interval_fails_clearly(store: Any) ->
     op = ListFaxesOperator(task_id="poll", incremental=True, settle_lag=timedelta(0))
     context = {"data_interval_start": NOW, "data_interval_end": NOW, "dag_run": ScheduledRun()}
     with pytest.raises(
-        FaxSelectionError, match="zero-length data interval on a scheduled run.*CronDataIntervalTimetable"
+        FaxSelectionError, match="no data interval .or a zero-length one. on a scheduled run.*CronDataIntervalTimetable"
     ):
         op.execute(context)
 

@@ -271,24 +271,22 @@ class ListFaxesOperator(BaseOperator):
 
     def _poll_interval(self, context: Context, filters: dict[str, Any], status: str | None) -> list[dict[str, Any]]:
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        if start is None or end is None:
-            raise FaxSelectionError(
-                "incremental=True needs the run's data interval; this run has none (a manual run without a "
-                "logical date). Give the DAG a schedule, or trigger it with a logical date."
-            )
-        window_start, window_end = to_utc(start) - self.settle_lag, to_utc(end) - self.settle_lag
-        if window_start >= window_end:
-            run_type = str(getattr(context.get("dag_run"), "run_type", "") or "").lower()
-            if run_type.endswith(("scheduled", "backfill")):
+        run_type = str(getattr(context.get("dag_run"), "run_type", "") or "").lower()
+        scheduled = run_type.endswith(("scheduled", "backfill"))
+        window_start = window_end = None
+        if start is not None and end is not None:
+            window_start, window_end = to_utc(start) - self.settle_lag, to_utc(end) - self.settle_lag
+        if window_start is None or window_end is None or window_start >= window_end:
+            if scheduled:
                 # Airflow 3 turns a cron string into CronTriggerTimetable, whose runs cover no time: every
                 # scheduled run would deliver nothing and faxes would silently never reach the DAG.
                 raise FaxSelectionError(
-                    "incremental=True got a zero-length data interval on a scheduled run, so it would never "
-                    "deliver a fax. Schedule the DAG with a timetable that has data intervals, e.g. "
-                    "schedule=CronDataIntervalTimetable('*/15 * * * *', timezone='UTC') or a timedelta."
+                    "incremental=True got no data interval (or a zero-length one) on a scheduled run, so it "
+                    "would never deliver a fax. Schedule the DAG with a timetable that has data intervals, "
+                    "e.g. schedule=CronDataIntervalTimetable('*/15 * * * *', timezone='UTC') or a timedelta."
                 )
-            # A manual run on Airflow 3 has a zero-length data interval: it covers no time of its own.
-            self.log.info("The data interval is empty (a manual run): no faxes to deliver")
+            # A manual run on Airflow 3 has no or a zero-length data interval: it covers no time of its own.
+            self.log.info("This run has no data interval to poll (a manual run): no faxes to deliver")
             return []
         now = datetime.now(tz=UTC)
         if window_end > now:
