@@ -244,12 +244,6 @@ def test_polling_dag_scheduled_run(deployment: Deployment) -> None:
     assert deployment.xcom(run, "summarise")["new"] == len(expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run triggered with logical_date null (the Airflow 3 default) has no data interval, and "
-    "ListFaxesOperator(incremental=True) raises FaxSelectionError instead of delivering nothing as the "
-    "example's docstring says",
-)
 def test_polling_dag_manual_run(deployment: Deployment) -> None:
     """Triggered through the REST API like the UI's Trigger button: succeeds, nothing new, latest faxes."""
     run = deployment.run_of("example_sinch_fax_polling", "manual")
