@@ -15,6 +15,18 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 
 from airflow_provider_sinch._compat import BaseOperator, object_storage_path
+from airflow_provider_sinch._fax import (
+    DEFAULT_CONN_ID,
+    DOWNLOAD_CHUNK,
+    FAX_DIRECTIONS,
+    FAX_STATUSES,
+    RETENTION,
+    SEND_OPTIONS,
+    TERMINAL_FAX_STATUSES,
+    sort_newest_first,
+    validate_e164,
+    validate_fax_id,
+)
 from airflow_provider_sinch._time import UTC, format_create_time, to_utc
 from airflow_provider_sinch.exceptions import (
     SinchDownloadError,
@@ -22,19 +34,6 @@ from airflow_provider_sinch.exceptions import (
     SinchFaxFailedError,
     SinchNotFoundError,
 )
-from airflow_provider_sinch.hooks.sinch import (
-    DOWNLOAD_CHUNK,
-    FAX_DIRECTIONS,
-    FAX_STATUSES,
-    RETENTION,
-    SEND_OPTIONS,
-    TERMINAL_FAX_STATUSES,
-    SinchHook,
-    sort_newest_first,
-    validate_e164,
-    validate_fax_id,
-)
-from airflow_provider_sinch.triggers.fax import FaxTrigger, find_matching_faxes
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
     from airflow_provider_sinch._compat import Context
+    from airflow_provider_sinch.hooks.sinch import SinchHook
 
 
 class _Default:
@@ -180,7 +180,7 @@ class ListFaxesOperator(BaseOperator):
     def __init__(
         self,
         *,
-        sinch_conn_id: str = SinchHook.default_conn_name,
+        sinch_conn_id: str = DEFAULT_CONN_ID,
         direction: str | None = None,
         status: str | None = None,
         from_number: str | None = None,
@@ -241,6 +241,8 @@ class ListFaxesOperator(BaseOperator):
     @cached_property
     def hook(self) -> SinchHook:
         """The Sinch hook (built on first use, never at DAG parse time)."""
+        from airflow_provider_sinch.hooks.sinch import SinchHook  # requests stays out of DAG parsing
+
         return SinchHook(sinch_conn_id=self.sinch_conn_id)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
@@ -450,7 +452,7 @@ class DownloadFaxOperator(BaseOperator):
         delete_from_sinch_after_download: bool = False,
         overwrite: bool = False,
         chunk_size: int = DOWNLOAD_CHUNK,
-        sinch_conn_id: str = SinchHook.default_conn_name,
+        sinch_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -472,6 +474,8 @@ class DownloadFaxOperator(BaseOperator):
     @cached_property
     def hook(self) -> SinchHook:
         """The Sinch hook (built on first use, never at DAG parse time)."""
+        from airflow_provider_sinch.hooks.sinch import SinchHook  # requests stays out of DAG parsing
+
         return SinchHook(sinch_conn_id=self.sinch_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -661,7 +665,7 @@ class SendFaxOperator(BaseOperator):
         poll_interval: float = 10.0,
         wait_timeout: timedelta = timedelta(hours=1),
         dedupe_retries: bool = True,
-        sinch_conn_id: str = SinchHook.default_conn_name,
+        sinch_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -723,6 +727,8 @@ class SendFaxOperator(BaseOperator):
     @cached_property
     def hook(self) -> SinchHook:
         """The Sinch hook (built on first use, never at DAG parse time)."""
+        from airflow_provider_sinch.hooks.sinch import SinchHook  # requests stays out of DAG parsing
+
         return SinchHook(sinch_conn_id=self.sinch_conn_id)
 
     def _send_options(self, key: str | None) -> dict[str, Any]:
@@ -762,6 +768,8 @@ class SendFaxOperator(BaseOperator):
         if not self.wait_for_completion:
             return fax_ids
         if self.deferrable:
+            from airflow_provider_sinch.triggers.fax import FaxTrigger  # airflow.triggers stays out of parsing
+
             self.defer(
                 trigger=FaxTrigger(
                     criteria={"fax_ids": fax_ids}, sinch_conn_id=self.sinch_conn_id, poll_interval=self.poll_interval
@@ -811,7 +819,7 @@ class SendFaxOperator(BaseOperator):
     def _wait(self, fax_ids: list[str]) -> list[dict[str, Any]]:
         deadline = time.monotonic() + self.wait_timeout.total_seconds()
         while True:
-            faxes = find_matching_faxes(self.hook, fax_ids=fax_ids)
+            faxes = _find_matching_faxes(self.hook, fax_ids=fax_ids)
             if faxes:
                 return faxes
             if time.monotonic() >= deadline:
@@ -828,9 +836,16 @@ class SendFaxOperator(BaseOperator):
             message = (event or {}).get("message") or "the trigger ended without an event"
             raise SinchError(f"Waiting for the faxes failed: {message}")
         fax_ids = [str(fax_id) for fax_id in event["fax_ids"]]
-        faxes = find_matching_faxes(self.hook, fax_ids=fax_ids)
+        faxes = _find_matching_faxes(self.hook, fax_ids=fax_ids)
         if not faxes:
             raise SinchError(f"Faxes {', '.join(fax_ids)} are not final any more; run the task again.")
         raise_for_failed_faxes(faxes)
         self.log.info("All %d faxes COMPLETED", len(fax_ids))
         return fax_ids
+
+
+def _find_matching_faxes(hook: SinchHook, **kwargs: Any) -> list[dict[str, Any]]:
+    """The triggers' matching function, imported on first use (airflow.triggers stays out of DAG parsing)."""
+    from airflow_provider_sinch.triggers.fax import find_matching_faxes
+
+    return find_matching_faxes(hook, **kwargs)

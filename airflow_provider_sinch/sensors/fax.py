@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 
 from airflow_provider_sinch._compat import BaseSensorOperator, PokeReturnValue
+from airflow_provider_sinch._fax import DEFAULT_CONN_ID, DEFAULT_MATCH_LIMIT, sort_newest_first
 from airflow_provider_sinch.exceptions import SinchError
-from airflow_provider_sinch.hooks.sinch import SinchHook, sort_newest_first
 from airflow_provider_sinch.operators.fax import (
     FaxSelectionError,
     check_fax_selection,
@@ -18,13 +18,14 @@ from airflow_provider_sinch.operators.fax import (
     is_template,
     project_fields,
 )
-from airflow_provider_sinch.triggers.fax import DEFAULT_MATCH_LIMIT, FaxTrigger, find_matching_faxes
+from airflow_provider_sinch.operators.fax import _find_matching_faxes as find_matching_faxes
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
     from airflow_provider_sinch._compat import Context
+    from airflow_provider_sinch.hooks.sinch import SinchHook
 
 
 class FaxSensor(BaseSensorOperator):
@@ -75,7 +76,7 @@ class FaxSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        sinch_conn_id: str = SinchHook.default_conn_name,
+        sinch_conn_id: str = DEFAULT_CONN_ID,
         fax_id: str | dict[str, Any] | None = None,
         direction: str | None = None,
         status: str | None = None,
@@ -135,6 +136,8 @@ class FaxSensor(BaseSensorOperator):
     @cached_property
     def hook(self) -> SinchHook:
         """The Sinch hook (built on first use, never at DAG parse time)."""
+        from airflow_provider_sinch.hooks.sinch import SinchHook  # requests stays out of DAG parsing
+
         return SinchHook(sinch_conn_id=self.sinch_conn_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -155,7 +158,7 @@ class FaxSensor(BaseSensorOperator):
         if first.is_done:
             return first.xcom_value
         self.defer(
-            trigger=FaxTrigger(
+            trigger=_fax_trigger(
                 criteria=self._criteria(),
                 sinch_conn_id=self.sinch_conn_id,
                 poll_interval=float(self.poke_interval),
@@ -177,3 +180,10 @@ class FaxSensor(BaseSensorOperator):
             faxes = sort_newest_first(faxes)
         self.log.info("%d matching faxes", len(faxes))
         return project_fields(faxes, self._fields())
+
+
+def _fax_trigger(**kwargs: Any) -> Any:
+    """A FaxTrigger, imported on first use (airflow.triggers stays out of DAG parsing)."""
+    from airflow_provider_sinch.triggers.fax import FaxTrigger
+
+    return FaxTrigger(**kwargs)

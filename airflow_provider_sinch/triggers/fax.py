@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_sinch._fax import DEFAULT_MATCH_LIMIT
 from airflow_provider_sinch._time import UTC, fax_create_time, format_create_time, to_utc
 from airflow_provider_sinch.exceptions import (
     SinchConnectionError,
@@ -45,8 +46,6 @@ except ImportError:  # Airflow 2.x has no AssetWatcher, hence no event triggers
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
-#: How many faxes a filter match returns at most, newest first.
-DEFAULT_MATCH_LIMIT = 100
 #: Fields of a fax that may appear in a trigger event (no phone numbers: the triggerer logs events).
 EVENT_FIELDS = ("id", "direction", "status", "createTime", "completedTime", "numberOfPages", "hasFile", "serviceId")
 #: Errors a polling loop rides out: the hook has already retried them with backoff.

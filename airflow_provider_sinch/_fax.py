@@ -1,0 +1,73 @@
+"""Fax API vocabulary and validation, without ``requests``.
+
+Operators and sensors validate their arguments at DAG parse time; importing these from here rather
+than from the hook keeps ``requests`` and the triggers out of the DAG processor's import time.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_sinch._time import UTC, fax_create_time
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+DEFAULT_CONN_ID = "sinch_default"
+FAX_DIRECTIONS = ("INBOUND", "OUTBOUND")
+FAX_STATUSES = ("QUEUED", "IN_PROGRESS", "COMPLETED", "FAILURE")
+TERMINAL_FAX_STATUSES = frozenset({"COMPLETED", "FAILURE"})
+MAX_PAGE_SIZE = 1000
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+FAX_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+DOWNLOAD_CHUNK = 1024 * 1024
+#: How many matching faxes a sensor or trigger returns at most by default.
+DEFAULT_MATCH_LIMIT = 100
+#: How long Sinch keeps faxes (13 months); the oldest point a "latest faxes" search looks at.
+RETENTION = timedelta(days=396)
+
+#: ``send_fax`` keyword options and the Fax API field each one becomes.
+SEND_OPTIONS: dict[str, str] = {
+    "from_number": "from",
+    "header_text": "headerText",
+    "header_page_numbers": "headerPageNumbers",
+    "header_time_zone": "headerTimeZone",
+    "cover_page_id": "coverPageId",
+    "cover_page_data": "coverPageData",
+    "labels": "labels",
+    "callback_url": "callbackUrl",
+    "callback_url_content_type": "callbackUrlContentType",
+    "max_retries": "maxRetries",
+    "retry_delay_seconds": "retryDelaySeconds",
+    "resolution": "resolution",
+    "image_conversion_method": "imageConversionMethod",
+    "service_id": "serviceId",
+    "in_progress_notifications": "inProgressNotifications",
+}
+
+
+def validate_e164(number: Any, *, field: str = "to") -> str:
+    """Return ``number`` if it is an E.164 phone number (``+`` and 2 to 15 digits), else raise ValueError."""
+    if not isinstance(number, str) or not E164.match(number):
+        raise ValueError(
+            f"{field}={number!r} is not an E.164 phone number: use '+', the country code and the number, "
+            "digits only, e.g. '+14155552671'."
+        )
+    return number
+
+
+def validate_fax_id(fax_id: Any) -> str:
+    """Return ``fax_id`` if it looks like a Sinch fax ID, else raise ValueError."""
+    if not isinstance(fax_id, str) or not FAX_ID.match(fax_id):
+        raise ValueError(
+            f"fax_id={fax_id!r} is not a Sinch fax ID (letters, digits, '-' or '_', e.g. '01HDF5S9P29WC29J578J8EKC1C')."
+        )
+    return fax_id
+
+
+def sort_newest_first(faxes: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sort faxes by ``createTime`` then ``id``, newest first (faxes without a createTime last)."""
+    epoch = datetime.min.replace(tzinfo=UTC)
+    return sorted(faxes, key=lambda f: (fax_create_time(f) or epoch, str(f.get("id", ""))), reverse=True)
