@@ -175,7 +175,7 @@ class SimulatorApp:
     ) -> None:
         self.access_log = access_log
         self.config = config or SimulatorConfig()
-        self.store = store or FaxStore(self.config)
+        self.store = store if store is not None else FaxStore(self.config)
         self.faults = FaultInjector(seed=self.config.seed)
         self.tokens = TokenRegistry(self.config.token_ttl)
         self._buckets: dict[str, TokenBucket | None] = {
