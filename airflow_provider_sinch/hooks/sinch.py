@@ -66,6 +66,8 @@ RETENTION = timedelta(days=396)
 #: A window this narrow is read page by page instead of halved again.
 MIN_SPLIT = timedelta(seconds=1)
 
+#: How many times ``list_faxes`` pages through a listing that changed under it before it settles for it.
+LISTING_PASSES = 3
 #: Retry backoff: 0.5 s, 1 s, 2 s, ... up to 30 s, plus up to 0.25 s of jitter.
 BACKOFF_FACTOR, BACKOFF_MAX, BACKOFF_JITTER = 0.5, 30.0, 0.25
 
@@ -681,6 +683,11 @@ class SinchHook(BaseHook):
         ``[created_after, created_before)``, sent as ``createTime>=``/``createTime<=`` and enforced again on
         the answers, so a fax exactly on a boundary belongs to one window only. Without either, Sinch
         returns only the prior week. ``from_number``/``to_number`` match as prefixes.
+
+        If fewer faxes were listed than Sinch counts (``totalItems``), the list changed order while it was
+        paged, and it is paged through again (up to ``LISTING_PASSES`` times), yielding only new IDs. A fax
+        moves only when it changes, so one missed by the last pass was yielded, as it was then, by an
+        earlier one.
         """
         params = self.fax_list_params(
             direction=direction,
@@ -694,20 +701,36 @@ class SinchHook(BaseHook):
         after = to_utc(created_after, name="created_after") if created_after is not None else None
         before = to_utc(created_before, name="created_before") if created_before is not None else None
         seen: set[str] = set()
-        for body in self.list_fax_pages(params, page_size=page_size):
-            for fax in body.get("faxes") or []:
-                fax_id = fax.get("id")
-                if fax_id in seen:
-                    continue
-                if after is not None or before is not None:
-                    created = fax_create_time(fax)
-                    if created is None or (after is not None and created < after):
+        listed: set[Any] = set()  # every ID the server listed, in or out of the half-open window
+        for listing in range(1, LISTING_PASSES + 1):
+            total = None
+            for body in self.list_fax_pages(params, page_size=page_size):
+                total = body.get("totalItems")
+                for fax in body.get("faxes") or []:
+                    fax_id = fax.get("id")
+                    listed.add(fax_id)
+                    if fax_id in seen:
                         continue
-                    if before is not None and created >= before:
-                        continue
-                if fax_id is not None:
-                    seen.add(fax_id)
-                yield fax
+                    if after is not None or before is not None:
+                        created = fax_create_time(fax)
+                        if created is None or (after is not None and created < after):
+                            continue
+                        if before is not None and created >= before:
+                            continue
+                    if fax_id is not None:
+                        seen.add(fax_id)
+                    yield fax
+            # Sinch documents no list order: if it changed while we paged (a fax finishing moved to a page
+            # already read), fewer faxes were listed than the server counts. Page through again.
+            if not isinstance(total, int) or len(listed) >= total:
+                return
+            self.log.warning(
+                "Sinch listed %d of %d faxes: the list changed while it was paged (pass %d of %d)",
+                len(listed),
+                total,
+                listing,
+                LISTING_PASSES,
+            )
 
     def latest_faxes(
         self,
