@@ -7,10 +7,9 @@ import errno
 import hashlib
 import os
 import random
-import re
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -24,6 +23,18 @@ from urllib3.util.retry import Retry
 
 from airflow_provider_sinch import __version__
 from airflow_provider_sinch._compat import BaseHook, mask_secret
+from airflow_provider_sinch._fax import (
+    DOWNLOAD_CHUNK,
+    FAX_DIRECTIONS,
+    FAX_STATUSES,
+    MAX_PAGE_SIZE,
+    RETENTION,
+    SEND_OPTIONS,
+    TERMINAL_FAX_STATUSES,
+    sort_newest_first,
+    validate_e164,
+    validate_fax_id,
+)
 from airflow_provider_sinch._time import UTC, fax_create_time, format_create_time, to_utc
 from airflow_provider_sinch.exceptions import (
     SinchAPIError,
@@ -53,16 +64,25 @@ from airflow_provider_sinch.hooks._http import (
     is_loopback_host,
 )
 
+# The Fax API vocabulary lives in _fax (no requests: cheap at DAG parse time) and is re-exported here.
+__all__ = [
+    "AUTH_TYPES",
+    "DOWNLOAD_CHUNK",
+    "FAX_DIRECTIONS",
+    "FAX_STATUSES",
+    "MAX_PAGE_SIZE",
+    "RETENTION",
+    "SEND_OPTIONS",
+    "TERMINAL_FAX_STATUSES",
+    "SinchConnectionSettings",
+    "SinchHook",
+    "parse_connection",
+    "sort_newest_first",
+    "validate_e164",
+    "validate_fax_id",
+]
+
 AUTH_TYPES = ("basic", "oauth2")
-FAX_DIRECTIONS = ("INBOUND", "OUTBOUND")
-FAX_STATUSES = ("QUEUED", "IN_PROGRESS", "COMPLETED", "FAILURE")
-TERMINAL_FAX_STATUSES = frozenset({"COMPLETED", "FAILURE"})
-MAX_PAGE_SIZE = 1000
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-FAX_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
-DOWNLOAD_CHUNK = 1024 * 1024
-#: How long Sinch keeps faxes (13 months); the oldest point a "latest faxes" search looks at.
-RETENTION = timedelta(days=396)
 #: A window this narrow is read page by page instead of halved again.
 MIN_SPLIT = timedelta(seconds=1)
 
@@ -70,35 +90,6 @@ MIN_SPLIT = timedelta(seconds=1)
 LISTING_PASSES = 3
 #: Retry backoff: 0.5 s, 1 s, 2 s, ... up to 30 s, plus up to 0.25 s of jitter.
 BACKOFF_FACTOR, BACKOFF_MAX, BACKOFF_JITTER = 0.5, 30.0, 0.25
-
-#: ``send_fax`` keyword options and the Fax API field each one becomes.
-SEND_OPTIONS: dict[str, str] = {
-    "from_number": "from",
-    "header_text": "headerText",
-    "header_page_numbers": "headerPageNumbers",
-    "header_time_zone": "headerTimeZone",
-    "cover_page_id": "coverPageId",
-    "cover_page_data": "coverPageData",
-    "labels": "labels",
-    "callback_url": "callbackUrl",
-    "callback_url_content_type": "callbackUrlContentType",
-    "max_retries": "maxRetries",
-    "retry_delay_seconds": "retryDelaySeconds",
-    "resolution": "resolution",
-    "image_conversion_method": "imageConversionMethod",
-    "service_id": "serviceId",
-    "in_progress_notifications": "inProgressNotifications",
-}
-
-
-def validate_e164(number: Any, *, field: str = "to") -> str:
-    """Return ``number`` if it is an E.164 phone number (``+`` and 2 to 15 digits), else raise ValueError."""
-    if not isinstance(number, str) or not E164.match(number):
-        raise ValueError(
-            f"{field}={number!r} is not an E.164 phone number: use '+', the country code and the number, "
-            "digits only, e.g. '+14155552671'."
-        )
-    return number
 
 
 def _now() -> datetime:
@@ -108,21 +99,6 @@ def _now() -> datetime:
 def _in_window(fax: dict[str, Any], start: datetime, end: datetime) -> bool:
     created = fax_create_time(fax)
     return created is not None and start <= created < end
-
-
-def sort_newest_first(faxes: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Sort faxes by ``createTime`` then ``id``, newest first (faxes without a createTime last)."""
-    epoch = datetime.min.replace(tzinfo=UTC)
-    return sorted(faxes, key=lambda f: (fax_create_time(f) or epoch, str(f.get("id", ""))), reverse=True)
-
-
-def validate_fax_id(fax_id: Any) -> str:
-    """Return ``fax_id`` if it looks like a Sinch fax ID, else raise ValueError."""
-    if not isinstance(fax_id, str) or not FAX_ID.match(fax_id):
-        raise ValueError(
-            f"fax_id={fax_id!r} is not a Sinch fax ID (letters, digits, '-' or '_', e.g. '01HDF5S9P29WC29J578J8EKC1C')."
-        )
-    return fax_id
 
 
 @dataclass(frozen=True)
