@@ -35,7 +35,7 @@ from airflow_provider_sinch._fax import (
     validate_e164,
     validate_fax_id,
 )
-from airflow_provider_sinch._time import UTC, fax_create_time, format_create_time, to_utc
+from airflow_provider_sinch._time import UTC, create_time_window, format_create_time, to_utc
 from airflow_provider_sinch.exceptions import (
     SinchAPIError,
     SinchAuthError,
@@ -97,8 +97,7 @@ def _now() -> datetime:
 
 
 def _in_window(fax: dict[str, Any], start: datetime, end: datetime) -> bool:
-    created = fax_create_time(fax)
-    return created is not None and start <= created < end
+    return create_time_window(start, end)(fax)
 
 
 @dataclass(frozen=True)
@@ -676,6 +675,7 @@ class SinchHook(BaseHook):
         )
         after = to_utc(created_after, name="created_after") if created_after is not None else None
         before = to_utc(created_before, name="created_before") if created_before is not None else None
+        windowed, inside = after is not None or before is not None, create_time_window(after, before)
         seen: set[str] = set()
         listed: set[Any] = set()  # every ID the server listed, in or out of the half-open window
         for listing in range(1, LISTING_PASSES + 1):
@@ -687,12 +687,8 @@ class SinchHook(BaseHook):
                     listed.add(fax_id)
                     if fax_id in seen:
                         continue
-                    if after is not None or before is not None:
-                        created = fax_create_time(fax)
-                        if created is None or (after is not None and created < after):
-                            continue
-                        if before is not None and created >= before:
-                            continue
+                    if windowed and not inside(fax):
+                        continue
                     if fax_id is not None:
                         seen.add(fax_id)
                     yield fax
