@@ -41,6 +41,13 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": f"Only for auth type oauth2. Default: {DEFAULT_TOKEN_URL}",
         "schema": {"type": ["string", "null"]},
     },
+    "rate_limit": {
+        "label": "Rate limit (requests/second)",
+        "description": "At most this many requests per second from each worker process with this key, its "
+        "tasks together; empty for no limit. Set it to the key's Sinch rate limit divided by the number of "
+        "worker processes, so concurrent tasks queue instead of being refused with 429.",
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
     "ca_bundle": {
         "label": "CA bundle",
         "description": "Path of a PEM file of certificates to trust instead of the system's, e.g. a local "

@@ -72,6 +72,7 @@ class SinchRetry(Retry):
         waited: float = 0.0,
         next_wait: float = 0.0,
         logger: logging.Logger | Any | None = None,
+        limiter: RateLimiter | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -79,6 +80,7 @@ class SinchRetry(Retry):
         self.waited = waited
         self.next_wait = next_wait
         self.logger = logger
+        self.limiter = limiter
 
     def new(self, **kw: Any) -> SinchRetry:
         params: dict[str, Any] = {
@@ -86,6 +88,7 @@ class SinchRetry(Retry):
             "waited": self.waited,
             "next_wait": self.next_wait,
             "logger": self.logger,
+            "limiter": self.limiter,
         }
         params.update(kw)
         return super().new(**params)  # type: ignore[return-value]
@@ -138,6 +141,8 @@ class SinchRetry(Retry):
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         if self.next_wait > 0:
             time.sleep(self.next_wait)
+        if self.limiter is not None:  # a retry is a request too: it waits for its turn
+            self.limiter.wait()
 
 
 class _DropUrllib3RetryLines(logging.Filter):
@@ -151,16 +156,53 @@ class _DropUrllib3RetryLines(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_DropUrllib3RetryLines())
 
 
+class RateLimiter:
+    """Spaces requests evenly, at most ``rate`` per second, across every thread that uses it."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        """Block until the caller's turn."""
+        with self._lock:
+            now = time.monotonic()
+            turn = max(now, self._next)
+            self._next = turn + self.interval
+        if turn > now:
+            time.sleep(turn - now)
+
+
+_LIMITERS: dict[tuple[str, str, float], RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_rate_limiter(host: str, key_id: str, rate: float) -> RateLimiter:
+    """The limiter of one access key on one host, shared by every hook of the process (Sinch limits per key)."""
+    with _LIMITERS_LOCK:
+        return _LIMITERS.setdefault((host, key_id, rate), RateLimiter(rate))
+
+
 class TimeoutHTTPAdapter(HTTPAdapter):
     """An adapter that applies a default timeout, so no request of the session can hang forever.
 
     With ``ca_bundle`` it also verifies TLS against that file, whatever ``REQUESTS_CA_BUNDLE`` says
-    (requests lets that environment variable override a session's ``verify``).
+    (requests lets that environment variable override a session's ``verify``). With ``limiter`` every
+    request waits for its turn (urllib3's retries wait in :meth:`SinchRetry.sleep`).
     """
 
-    def __init__(self, *args: Any, timeout: float, ca_bundle: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        timeout: float,
+        ca_bundle: str | None = None,
+        limiter: RateLimiter | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.timeout = timeout
         self.ca_bundle = ca_bundle
+        self.limiter = limiter
         super().__init__(*args, **kwargs)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
@@ -168,6 +210,8 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             kwargs["timeout"] = self.timeout
         if self.ca_bundle:
             kwargs["verify"] = self.ca_bundle
+        if self.limiter is not None:
+            self.limiter.wait()
         return super().send(request, **kwargs)
 
 

@@ -62,6 +62,7 @@ from airflow_provider_sinch.hooks._http import (
     TimeoutHTTPAdapter,
     check_transport,
     is_loopback_host,
+    shared_rate_limiter,
 )
 
 # The Fax API vocabulary lives in _fax (no requests: cheap at DAG parse time) and is re-exported here.
@@ -114,6 +115,7 @@ class SinchConnectionSettings:
     max_retries: int
     max_retry_wait: float
     ca_bundle: str | None = None
+    rate_limit: float | None = None
 
     def __repr__(self) -> str:  # the secret must not reach a log through a repr
         return (
@@ -178,6 +180,7 @@ def parse_connection(
     raw_timeout = timeout if timeout is not None else _extra(extras, "timeout")
     raw_retries = max_retries if max_retries is not None else _extra(extras, "max_retries")
     raw_wait = _extra(extras, "max_retry_wait")
+    raw_rate = _extra(extras, "rate_limit")
     ca_bundle = _extra(extras, "ca_bundle")
     if ca_bundle is not None and not Path(str(ca_bundle)).is_file():
         raise SinchConnectionConfigError(
@@ -195,6 +198,7 @@ def parse_connection(
         max_retries=_number(5 if raw_retries is None else raw_retries, "max_retries", conn_id, kind=int, minimum=0),
         ca_bundle=None if ca_bundle is None else str(ca_bundle),
         max_retry_wait=_number(120 if raw_wait is None else raw_wait, "max_retry_wait", conn_id, kind=float, minimum=0),
+        rate_limit=None if raw_rate is None else _number(raw_rate, "rate_limit", conn_id, kind=float, minimum=0),
     )
 
 
@@ -238,7 +242,8 @@ class SinchHook(BaseHook):
     exceptions of :mod:`airflow_provider_sinch.exceptions`.
 
     :param sinch_conn_id: the ``sinch`` connection holding key ID (login), key secret (password) and
-        the extras ``project_id``, ``auth_type``, ``timeout``, ``max_retries`` and ``token_url``.
+        the extras ``project_id``, ``auth_type``, ``timeout``, ``max_retries``, ``token_url`` and
+        ``rate_limit`` (requests per second for all hooks of the process using the key; unset: no limit).
     :param auth_type: ``basic`` or ``oauth2``; overrides the connection's.
     :param project_id: overrides the connection's project ID.
     :param timeout: seconds for every request; overrides the connection's (default 30).
@@ -311,6 +316,8 @@ class SinchHook(BaseHook):
                 default=5,
             ),
             "ca_bundle": StringField(lazy_gettext(CONN_FIELDS["ca_bundle"]["label"]), widget=BS3TextFieldWidget()),
+            # Airflow 2's form supports no FloatField: a string, coerced like every extra.
+            "rate_limit": StringField(lazy_gettext(CONN_FIELDS["rate_limit"]["label"]), widget=BS3TextFieldWidget()),
             "token_url": StringField(lazy_gettext(CONN_FIELDS["token_url"]["label"]), widget=BS3TextFieldWidget()),
         }
 
@@ -336,6 +343,9 @@ class SinchHook(BaseHook):
 
     def _new_session(self, *, with_auth: bool) -> requests.Session:
         settings = self.settings
+        limiter = None
+        if with_auth and settings.rate_limit:
+            limiter = shared_rate_limiter(settings.host, settings.key_id, settings.rate_limit)
         retry = SinchRetry(
             total=settings.max_retries,
             connect=settings.max_retries,
@@ -351,11 +361,12 @@ class SinchHook(BaseHook):
             respect_retry_after_header=True,
             max_total_wait=settings.max_retry_wait,
             logger=self.log,
+            limiter=limiter,
         )
         session = requests.Session()
         session.headers["User-Agent"] = f"airflow-provider-sinch/{__version__}"
         adapter = TimeoutHTTPAdapter(
-            max_retries=retry, timeout=settings.timeout, ca_bundle=settings.ca_bundle, pool_maxsize=16
+            max_retries=retry, timeout=settings.timeout, ca_bundle=settings.ca_bundle, limiter=limiter, pool_maxsize=16
         )
         session.mount("https://", adapter)
         session.mount("http://", adapter)
