@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,18 @@ def _tokens(credentials: set[str]) -> set[str]:
     return {c for c in credentials if not c.startswith(("Basic ", "Bearer ")) and c != BASIC_VALUE}
 
 
+def _database_bytes(home: Path) -> str:
+    """The raw bytes of the SQLite metadata database and its WAL, read by another process.
+
+    Opening and closing the file in this process would drop the POSIX locks SQLite holds on it here,
+    and a concurrent writer (an ``airflow`` CLI in another test) could then corrupt it.
+    """
+    files = sorted(str(p) for p in home.glob("airflow.db*") if p.is_file())
+    if not files:
+        return ""
+    return subprocess.run(["cat", *files], capture_output=True, check=True).stdout.decode("latin-1")
+
+
 def _needles(sim: RecordedSimulator) -> dict[str, str]:
     """Every credential that crossed the wire, named for the report (never printed)."""
     needles = {"key secret": SECRET, "key_id:secret": PAIR, "Basic value": BASIC_VALUE}
@@ -220,7 +233,7 @@ def test_no_credential_anywhere(
         "rendered template fields": "\n".join(stored["rendered"]),
         "exception text": "\n".join(errors),
         "simulator logs": "\n".join(sim_logs.lines),
-        "metadata database": "".join(p.read_bytes().decode("latin-1") for p in home.glob("airflow.db*") if p.is_file()),
+        "metadata database": _database_bytes(home),
     }
     needles = _needles(sim)
     hits = [f"{what} in {where}" for where, text in places.items() for what, value in needles.items() if value in text]
