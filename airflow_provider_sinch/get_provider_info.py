@@ -36,7 +36,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Retries on 429, 502, 503, 504 and connection errors, with exponential backoff.",
         "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
     },
-    "token_url": {
+    # Not "token_url": Airflow masks every extra whose name contains "token" as *** in the UI and the API.
+    "auth_url": {
         "label": "OAuth2 token URL",
         "description": f"Only for auth type oauth2. Default: {DEFAULT_TOKEN_URL}",
         "schema": {"type": ["string", "null"]},
@@ -64,7 +65,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "login": "Access key ID",
         "password": "Access key secret",
         "project_id": "00000000-0000-0000-0000-000000000000",
-        "token_url": DEFAULT_TOKEN_URL,
+        "auth_url": DEFAULT_TOKEN_URL,
     },
 }
 

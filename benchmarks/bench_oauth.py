@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from airflow_provider_sinch.hooks.sinch import SinchHook
 
     with c.Simulator(seed=6, seed_faxes=50, token_ttl=3600) as sim:
-        c.set_sinch_connection(sim.url, token_url=sim.token_url)
+        c.set_sinch_connection(sim.url, auth_url=sim.token_url)
         page = {"pageSize": 1}
 
         def tokens_for(run: object) -> tuple[int, int, float]:

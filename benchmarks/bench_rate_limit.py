@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
 
     with c.Simulator(seed=8, seed_faxes=faxes, seed_end=seed_end, seed_period_days=29, **config) as sim:
-        c.set_sinch_connection(sim.url, token_url=sim.token_url)
+        c.set_sinch_connection(sim.url, auth_url=sim.token_url)
         c.set_http_connection(sim.url)
 
         def ours() -> None:

@@ -67,7 +67,7 @@ def test_basic_auth_header_on_every_call(server: ScriptedServer, monkeypatch: py
 
 def test_oauth2_one_token_for_many_calls(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     server.default("/oauth2/token", token_reply("tok-AAA-111"))
-    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", token_url=server.url + "/oauth2/token")
+    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
     for _ in range(20):
         hook.request("GET", "faxes")
     token_calls = server.requests_to("/oauth2/token")
@@ -81,7 +81,7 @@ def test_oauth2_one_token_for_many_calls(server: ScriptedServer, monkeypatch: py
 def test_oauth2_token_renewed_near_expiry(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     # expires_in=2 s: renewed after half its life (margin is min(60 s, expires_in / 2)).
     server.script("/oauth2/token", token_reply("tok-1", expires_in=2), token_reply("tok-2", expires_in=2))
-    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", token_url=server.url + "/oauth2/token")
+    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
     hook.request("GET", "faxes")
     hook.request("GET", "faxes")
     time.sleep(1.1)
@@ -97,7 +97,7 @@ def test_oauth2_401_expired_refreshes_and_retries_once(server: ScriptedServer, m
     server.script("/oauth2/token", token_reply("tok-old"), token_reply("tok-new"))
     expired = Reply(401, None, {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="expired"'})
     server.script(FAXES, expired)
-    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", token_url=server.url + "/oauth2/token")
+    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
     assert hook.request_json("GET", "faxes") == EMPTY_LIST
     assert [s.headers["Authorization"] for s in server.requests_to(FAXES)] == ["Bearer tok-old", "Bearer tok-new"]
     assert len(server.requests_to("/oauth2/token")) == 2
@@ -107,7 +107,7 @@ def test_oauth2_401_expired_twice_is_an_auth_error(server: ScriptedServer, monke
     server.default("/oauth2/token", lambda seen: token_reply(f"tok-{time.monotonic_ns()}"))
     expired = Reply(401, None, {"WWW-Authenticate": "Bearer expired"})
     server.script(FAXES, expired, expired, expired)
-    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", token_url=server.url + "/oauth2/token")
+    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
     with pytest.raises(SinchAuthError, match="key ID and key secret"):
         hook.request("GET", "faxes")
     assert len(server.requests_to(FAXES)) == 2, "retried exactly once"
@@ -115,7 +115,7 @@ def test_oauth2_401_expired_twice_is_an_auth_error(server: ScriptedServer, monke
 
 def test_oauth2_token_refused(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     server.default("/oauth2/token", Reply(401, None))
-    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", token_url=server.url + "/oauth2/token")
+    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
     with pytest.raises(SinchAuthError, match="OAuth2 token request"):
         hook.request("GET", "faxes")
     assert server.requests_to(FAXES) == []
@@ -211,7 +211,7 @@ def test_session_used_directly_still_has_a_timeout(server: ScriptedServer, monke
     [
         ("http://fax.example.com", {}),
         ("http://10.1.2.3:8080", {}),
-        ("https://fax.api.sinch.com", {"auth_type": "oauth2", "token_url": "http://auth.example.com/oauth2/token"}),
+        ("https://fax.api.sinch.com", {"auth_type": "oauth2", "auth_url": "http://auth.example.com/oauth2/token"}),
     ],
 )
 def test_plain_http_to_remote_host_refused(monkeypatch: pytest.MonkeyPatch, host: str, extra: dict[str, str]) -> None:
@@ -285,7 +285,7 @@ def test_secrets_never_in_logs_or_errors(
     token = "tok-SECRET-zz-9817"
     server.default("/oauth2/token", token_reply(token))
     server.script(FAXES, Reply(429, None, {"Retry-After": "0"}), Reply(503, None), Reply(500, {"message": "boom"}))
-    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", token_url=server.url + "/oauth2/token")
+    hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
     messages = []
     with caplog.at_level(logging.DEBUG):
         try:
@@ -341,6 +341,36 @@ def test_env_var_json_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert hook.api_base_url == f"https://fax.api.sinch.com/v3/projects/{PROJECT_ID}/"
     assert (settings.timeout, settings.max_retries, settings.auth_type) == (7.0, 0, "basic")
     assert settings.token_url == "https://auth.sinch.com/oauth2/token"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"auth_url": "https://eu.auth.example/oauth2/token"}, "https://eu.auth.example/oauth2/token"),
+        ({"extra__sinch__auth_url": "https://eu.auth.example/oauth2/token"}, "https://eu.auth.example/oauth2/token"),
+        ({"token_url": "https://old.auth.example/oauth2/token"}, "https://old.auth.example/oauth2/token"),
+        (
+            {"auth_url": "https://new.auth.example/t", "token_url": "https://old.auth.example/t"},
+            "https://new.auth.example/t",
+        ),
+    ],
+    ids=["auth_url", "airflow2-prefixed", "older-name-token_url", "auth_url-wins"],
+)
+def test_token_url_extra(monkeypatch: pytest.MonkeyPatch, extra: dict[str, str], expected: str) -> None:
+    assert make_hook(monkeypatch, "", auth_type="oauth2", **extra).settings.token_url == expected
+
+
+def test_token_url_extra_is_not_masked_by_airflow() -> None:
+    """Airflow shows extras whose name holds a sensitive word ("token", "secret", ...) as ***."""
+    try:
+        from airflow._shared.secrets_masker import should_hide_value_for_key  # what the API server uses
+    except ImportError:  # Airflow 2.10
+        from airflow.utils.log.secrets_masker import should_hide_value_for_key
+
+    from airflow_provider_sinch.get_provider_info import CONN_FIELDS
+
+    assert should_hide_value_for_key("token_url")  # why the extra is not called that
+    assert [name for name in CONN_FIELDS if should_hide_value_for_key(name)] == []
 
 
 def test_hook_arguments_override_connection(monkeypatch: pytest.MonkeyPatch) -> None:

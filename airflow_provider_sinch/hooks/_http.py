@@ -58,7 +58,7 @@ def check_transport(url: str) -> None:
     raise SinchInsecureTransportError(
         f"Refusing to send Sinch credentials to {parts.scheme}://{parts.hostname}: only https is allowed, "
         "or plain http to a loopback host (127.0.0.1, ::1, localhost) such as a local simulator. "
-        "Fix the connection's host (API base URL) or token_url."
+        "Fix the connection's host (API base URL) or OAuth2 token URL (extra auth_url)."
     )
 
 
@@ -302,7 +302,8 @@ class SinchOAuth2Auth(AuthBase):
         if response.status_code in (400, 401, 403):
             raise SinchAuthError(
                 f"Sinch refused the OAuth2 token request with HTTP {response.status_code}: check the "
-                "connection's key ID and key secret (an access key of the project), and token_url.",
+                "connection's key ID and key secret (an access key of the project), and its OAuth2 token URL "
+                "(extra auth_url).",
                 status_code=response.status_code,
             )
         if not response.ok:

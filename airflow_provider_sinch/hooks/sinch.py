@@ -193,7 +193,7 @@ def parse_connection(
         project_id=str(project).strip(),
         auth_type=auth,
         host=_base_host(conn),
-        token_url=str(_extra(extras, "token_url") or DEFAULT_TOKEN_URL).strip(),
+        token_url=str(_extra(extras, "auth_url") or _extra(extras, "token_url") or DEFAULT_TOKEN_URL).strip(),
         timeout=_number(30 if raw_timeout is None else raw_timeout, "timeout", conn_id, kind=float, minimum=0),
         max_retries=_number(5 if raw_retries is None else raw_retries, "max_retries", conn_id, kind=int, minimum=0),
         ca_bundle=None if ca_bundle is None else str(ca_bundle),
@@ -242,8 +242,9 @@ class SinchHook(BaseHook):
     exceptions of :mod:`airflow_provider_sinch.exceptions`.
 
     :param sinch_conn_id: the ``sinch`` connection holding key ID (login), key secret (password) and
-        the extras ``project_id``, ``auth_type``, ``timeout``, ``max_retries``, ``token_url`` and
-        ``rate_limit`` (requests per second for all hooks of the process using the key; unset: no limit).
+        the extras ``project_id``, ``auth_type``, ``timeout``, ``max_retries``, ``auth_url`` (the OAuth2
+        token URL; the older name ``token_url`` is read too) and ``rate_limit`` (requests per second for
+        all hooks of the process using the key; unset: no limit).
     :param auth_type: ``basic`` or ``oauth2``; overrides the connection's.
     :param project_id: overrides the connection's project ID.
     :param timeout: seconds for every request; overrides the connection's (default 30).
@@ -318,7 +319,7 @@ class SinchHook(BaseHook):
             "ca_bundle": StringField(lazy_gettext(CONN_FIELDS["ca_bundle"]["label"]), widget=BS3TextFieldWidget()),
             # Airflow 2's form supports no FloatField: a string, coerced like every extra.
             "rate_limit": StringField(lazy_gettext(CONN_FIELDS["rate_limit"]["label"]), widget=BS3TextFieldWidget()),
-            "token_url": StringField(lazy_gettext(CONN_FIELDS["token_url"]["label"]), widget=BS3TextFieldWidget()),
+            "auth_url": StringField(lazy_gettext(CONN_FIELDS["auth_url"]["label"]), widget=BS3TextFieldWidget()),
         }
 
     # -- connection and session -----------------------------------------------------------------------

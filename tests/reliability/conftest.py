@@ -165,7 +165,7 @@ class RecordedSimulator:
     def conn(self, monkeypatch: pytest.MonkeyPatch, conn_id: str, *, auth: str = "basic", **extra: Any) -> str:
         """Register a sinch connection for this simulator and return its ID."""
         if auth == "oauth2":
-            extra = {"auth_type": "oauth2", "token_url": self.server.token_url, **extra}
+            extra = {"auth_type": "oauth2", "auth_url": self.server.token_url, **extra}
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", sinch_conn_json(self.server.url, **extra))
         return conn_id
 

@@ -85,10 +85,10 @@ CASES = [
         "http:// to a remote API host", "host", SinchInsecureTransportError, {"host": "http://fax.example.com"}, _faxes
     ),
     Case(
-        "http:// token_url to a remote host",
-        "token_url",
+        "http:// auth_url (token URL) to a remote host",
+        "auth_url",
         SinchInsecureTransportError,
-        {"auth_type": "oauth2", "token_url": "http://auth.example.com/oauth2/token"},
+        {"auth_type": "oauth2", "auth_url": "http://auth.example.com/oauth2/token"},
         _faxes,
     ),
     Case(

@@ -44,7 +44,7 @@ def run_workload(sim: RecordedSimulator, folder: Path, monkeypatch: pytest.Monke
     TOKEN_CACHE.clear()
     monkeypatch.setenv(
         "AIRFLOW_CONN_SINCH_DEFAULT",
-        sinch_conn_json(sim.url, auth_type="oauth2", token_url=sim.server.token_url, max_retries=8, **extra),
+        sinch_conn_json(sim.url, auth_type="oauth2", auth_url=sim.server.token_url, max_retries=8, **extra),
     )
     contents: dict[str, bytes] = {}
     for index in range(TASKS):

@@ -96,7 +96,7 @@ def sim_logs() -> Iterator[Collect]:
 def _conn(sim: RecordedSimulator, auth: str) -> str:
     extra: dict[str, Any] = {"login": KEY_ID, "password": SECRET, "project_id": PROJECT, "max_retries": 3}
     if auth == "oauth2":
-        extra.update(auth_type="oauth2", token_url=sim.server.token_url)
+        extra.update(auth_type="oauth2", auth_url=sim.server.token_url)
     return sinch_conn_json(sim.url, **extra)
 
 
