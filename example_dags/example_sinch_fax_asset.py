@@ -1,9 +1,9 @@
 """Event-driven: run a DAG for every new inbound fax, through an ``AssetWatcher`` (Airflow 3 only).
 
-``NewFaxEventTrigger`` polls Sinch in the triggerer (no worker slot, no schedule) and fires one asset
-event per newly COMPLETED inbound fax, de-duplicated by fax ID. Each event queues a run of this DAG;
-``fax_ids`` reads the IDs from the triggering asset events (``extra["payload"]["fax_id"]``) and
-``download_fax`` stores each PDF in the archive (the Variable ``sinch_fax_archive``, default
+``NewFaxEventTrigger`` polls Sinch in the triggerer (no worker slot, no schedule) and fires an asset
+event for the newly COMPLETED inbound faxes of each poll, de-duplicated by fax ID. Each event queues a run
+of this DAG; ``fax_ids`` reads the IDs from the triggering asset events (``extra["payload"]["fax_ids"]``)
+and ``download_fax`` stores each PDF in the archive (the Variable ``sinch_fax_archive``, default
 ``file:///tmp/sinch-faxes``). Events that arrive close together may be handled by one run.
 
 To re-process particular faxes, trigger the DAG by hand with the config ``{"fax_ids": ["ID", ...]}``.
@@ -46,8 +46,7 @@ with DAG(
         ids = list((dag_run.conf or {}).get("fax_ids", [])) if dag_run is not None else []
         for event in (triggering_asset_events or {}).get(inbound_fax, []):
             payload = (event.extra or {}).get("payload") or {}
-            if payload.get("fax_id"):
-                ids.append(payload["fax_id"])
+            ids.extend(payload.get("fax_ids") or [])
         return list(dict.fromkeys(ids))
 
     DownloadFaxOperator.partial(task_id="download_fax", destination=ARCHIVE).expand(fax_id=fax_ids())

@@ -207,7 +207,7 @@ def test_event_trigger_fires_once_per_new_fax_across_polls(sim: SimulatorServer,
 
     async def scenario() -> list[dict[str, Any]]:
         events = trigger.run()
-        first = await collect(events, 2, timeout=10)
+        first = await collect(events, 1, timeout=10)
         store.update_fax("01RECEIVING", status="COMPLETED")  # reception finished: it matches now
         second = await collect(events, 1, timeout=10)
         quiet = await collect(events, 1, timeout=0.6)  # several more polls: nothing is repeated
@@ -215,9 +215,43 @@ def test_event_trigger_fires_once_per_new_fax_across_polls(sim: SimulatorServer,
         return first + second + quiet
 
     payloads = asyncio.run(scenario())
-    assert [p["fax_id"] for p in payloads] == [old["id"], newer["id"], "01RECEIVING"], "oldest first, each once"
-    assert payloads[0]["fax"]["status"] == "COMPLETED"
+    assert [p["fax_ids"] for p in payloads] == [[old["id"], newer["id"]], ["01RECEIVING"]], "a poll's faxes, once"
+    assert [f["id"] for f in payloads[0]["faxes"]] == payloads[0]["fax_ids"], "oldest first"
+    assert payloads[0]["faxes"][0]["status"] == "COMPLETED"
     assert "+442071234567" not in json.dumps(payloads), "no phone numbers in events (the triggerer logs them)"
+
+
+@needs_af3
+def test_event_trigger_splits_a_large_burst_into_events_of_bounded_size(
+    sim: SimulatorServer, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(NewFaxEventTrigger, "MAX_FAXES_PER_EVENT", 4)
+    now = datetime.now(tz=UTC)
+    added = [store.add_fax(create_time=now - timedelta(minutes=30 - i))["id"] for i in range(10)]
+    payloads = asyncio.run(collect(NewFaxEventTrigger(poll_interval=0.1).run(), 4, timeout=5))
+    assert [len(p["fax_ids"]) for p in payloads] == [4, 4, 2], "10 faxes: 3 events, then nothing"
+    assert [fax_id for p in payloads for fax_id in p["fax_ids"]] == added
+
+
+@needs_af3
+def test_event_trigger_saves_what_it_fired_one_poll_later(sim: SimulatorServer, store: Any) -> None:
+    """The triggerer resumes the generator before it stores the event: saving at once could skip a fax."""
+    state = MemoryStateStore()
+    fax = store.add_fax(create_time=datetime.now(tz=UTC) - timedelta(minutes=3))
+    trigger = NewFaxEventTrigger(poll_interval=0.2)
+    trigger.asset_state_store = state
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        events = trigger.run()
+        await events.__anext__()
+        at_once = dict(state.values)
+        await collect(events, 1, timeout=0.5)  # the next polls
+        await events.aclose()
+        return at_once, dict(state.values)
+
+    at_once, later = asyncio.run(scenario())
+    assert at_once == {}
+    assert later == {trigger.state_key: {"seen": {fax["id"]: fax["createTime"]}}}
 
 
 @needs_af3
@@ -228,7 +262,9 @@ def test_event_trigger_remembers_fired_faxes_in_the_asset_state_store(sim: Simul
     async def one_poll(trigger: NewFaxEventTrigger) -> list[str]:
         trigger.asset_state_store = state  # what the triggerer injects for a watched asset (Airflow 3.3)
         await trigger.load_seen()
-        return [fax["id"] for fax in await trigger.poll_once(SinchHook())]
+        fresh = [fax["id"] for fax in await trigger.poll_once(SinchHook())]
+        await trigger.save_seen()
+        return fresh
 
     before_restart = NewFaxEventTrigger(lookback=3600)
     assert asyncio.run(one_poll(before_restart)) == [first["id"]]
@@ -263,7 +299,7 @@ def test_event_trigger_rides_out_sinch_outages(
     sim.faults.fail_next(2, status=503, path_prefix=FAXES)
     trigger = NewFaxEventTrigger(poll_interval=0.1)
     payloads = asyncio.run(collect(trigger.run(), 1, timeout=10))
-    assert [p["fax_id"] for p in payloads] == [fax["id"]]
+    assert [p["fax_ids"] for p in payloads] == [[fax["id"]]]
 
 
 @pytest.mark.skipif(AIRFLOW_V_3, reason="checks the Airflow 2 behaviour")

@@ -160,21 +160,23 @@ class FaxTrigger(BaseTrigger):
 
 
 class NewFaxEventTrigger(_EventTriggerBase):
-    """Fire one event per new fax, for ``AssetWatcher``: schedule a DAG on "a fax arrived" (Airflow 3).
+    """Fire an event when new faxes arrive, for ``AssetWatcher``: schedule a DAG on "faxes arrived" (Airflow 3).
 
     Every ``poll_interval`` seconds it lists the faxes matching the filters created in the last
-    ``lookback`` seconds and fires an event for each one it has not fired before, oldest first, with
-    the payload ``{"fax_id": ..., "fax": {id, direction, status, createTime, ...}}`` (no phone
-    numbers; fetch the fax with ``SinchHook.get_fax`` for those). The asset event's ``extra`` holds it
-    under ``payload``.
+    ``lookback`` seconds and fires one event for the faxes it has not fired before (oldest first; at most
+    ``MAX_FAXES_PER_EVENT`` per event, more events when a poll finds more), with the payload
+    ``{"fax_ids": [...], "faxes": [{id, direction, status, createTime, ...}, ...]}`` (no phone numbers;
+    fetch a fax with ``SinchHook.get_fax`` for those). The asset event's ``extra`` holds it under
+    ``payload``. One event per poll rather than one per fax: the scheduler may start a run on the first
+    event of a burst and leave the rest waiting for the next event (seen on Airflow 3.3.2).
 
     De-duplication is by fax ID. The IDs already fired are kept for ``lookback`` and, on Airflow
     versions whose triggerer gives event triggers an asset state store (3.3+, one watched asset),
-    saved there so a restarted triggerer neither repeats nor skips faxes. Without a state store they
-    live in memory: after a triggerer restart, faxes of the last ``lookback`` are fired again (at least
-    once; ``DownloadFaxOperator`` is idempotent). A fax that arrives while the triggerer is down for
-    longer than ``lookback`` is missed: keep an incremental ``ListFaxesOperator`` DAG if every fax
-    must be processed.
+    saved there one poll after the event was fired, so a restarted triggerer neither repeats
+    nor skips faxes. Without a state store they live in memory: after a triggerer restart, faxes of the
+    last ``lookback`` are fired again (at least once; ``DownloadFaxOperator`` is idempotent). A fax that
+    arrives while the triggerer is down for longer than ``lookback`` is missed: keep an incremental
+    ``ListFaxesOperator`` DAG if every fax must be processed.
 
     The default filters (INBOUND, COMPLETED) fire once a received fax is complete, when its PDF is
     available. ``lookback`` must exceed the time a fax can take from its ``createTime`` to matching
@@ -189,6 +191,9 @@ class NewFaxEventTrigger(_EventTriggerBase):
     :param poll_interval: seconds between polls (each poll is one list request per page).
     :param lookback: seconds of creation time each poll looks back.
     """
+
+    #: Faxes per asset event at most (the event's ``extra`` is stored in the metadata database).
+    MAX_FAXES_PER_EVENT = 100
 
     def __init__(
         self,
@@ -294,21 +299,33 @@ class NewFaxEventTrigger(_EventTriggerBase):
         return fresh
 
     async def poll_once(self, hook: SinchHook, now: datetime | None = None) -> list[dict[str, Any]]:
-        """One poll: the new faxes (oldest first), already marked as seen and saved."""
+        """One poll: the new faxes (oldest first), marked as seen in memory (``save_seen`` persists that)."""
         now = to_utc(now) if now is not None else datetime.now(tz=UTC)
         since = now - timedelta(seconds=self.lookback)
         faxes = await asyncio.to_thread(find_matching_faxes, hook, limit=None, created_after=since, **self._filters())
-        before = dict(self.seen)
-        fresh = self.new_faxes(faxes, now)
-        if self.seen != before:
-            await self.save_seen()
-        return fresh
+        return self.new_faxes(faxes, now)
+
+    @staticmethod
+    def event_payloads(fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The payloads of the events for one poll's new faxes: one per ``MAX_FAXES_PER_EVENT`` faxes."""
+        step = NewFaxEventTrigger.MAX_FAXES_PER_EVENT
+        return [
+            {"fax_ids": [str(fax.get("id")) for fax in chunk], "faxes": [event_fields(fax) for fax in chunk]}
+            for chunk in (fresh[i : i + step] for i in range(0, len(fresh), step))
+        ]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = SinchHook(sinch_conn_id=self.sinch_conn_id)
         await self.load_seen()
+        unsaved = False
         try:
             while True:
+                if unsaved:
+                    # Saved one poll interval after the events were yielded: the triggerer queues an event and
+                    # resumes this generator before the event is stored, so a crash in between repeats the
+                    # faxes (at least once) instead of skipping them.
+                    await self.save_seen()
+                    unsaved = False
                 try:
                     fresh = await self.poll_once(hook)
                 except TRANSIENT_ERRORS as exc:
@@ -316,8 +333,9 @@ class NewFaxEventTrigger(_EventTriggerBase):
                     fresh = []
                 if fresh:
                     self.log.info("%d new faxes", len(fresh))
-                for fax in fresh:
-                    yield TriggerEvent({"fax_id": str(fax.get("id")), "fax": event_fields(fax)})
+                    for payload in self.event_payloads(fresh):
+                        yield TriggerEvent(payload)
+                    unsaved = True
                 await asyncio.sleep(self.poll_interval)
         finally:
             hook.close()
