@@ -239,6 +239,32 @@ def test_download_of_100_mb_keeps_memory_flat(sim: SimulatorServer, store: Any, 
     assert peak < 16 * 1024 * 1024, f"peak Python memory {peak / 1e6:.1f} MB while streaming 100 MB"
 
 
+def test_a_failing_write_fails_the_download_and_stops_its_writer_thread(sim: SimulatorServer, store: Any) -> None:
+    """Chunks are written and hashed in a second thread: its error must reach the caller, and it must end."""
+    import errno
+    import io
+    import threading
+
+    class FullDisk(io.BytesIO):
+        def write(self, data: Any) -> int:
+            if self.tell() >= 3 * 64 * 1024:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    fax = store.add_fax(file_size=8 * 1024 * 1024)
+    hook = SinchHook()
+    with pytest.raises(OSError, match="No space left on device"):
+        hook.download_fax(fax["id"], FullDisk(), chunk_size=64 * 1024)
+    assert not [t for t in threading.enumerate() if t.name == "sinch-download-writer"]
+    written = io.BytesIO()
+    result = hook.download_fax(fax["id"], written, chunk_size=64 * 1024)
+    expected = store.file_bytes(fax["id"])
+    assert written.getvalue() == expected
+    assert result["sha256"] == hashlib.sha256(expected).hexdigest()
+    assert result["bytes"] == len(written.getvalue()) == 8 * 1024 * 1024
+    hook.close()
+
+
 def test_download_errors(sim: SimulatorServer, store: Any, tmp_path: Path) -> None:
     with pytest.raises(FaxSelectionError, match="is not a Sinch fax ID"):
         DownloadFaxOperator(task_id="bad", fax_id="../etc/passwd", destination=str(tmp_path))

@@ -6,8 +6,10 @@ import base64
 import errno
 import hashlib
 import os
+import queue
 import random
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -814,45 +816,48 @@ class SinchHook(BaseHook):
         ``fh`` is only appended to (object-store writers cannot seek): a repeated download skips the bytes
         an earlier attempt already wrote.
         """
-        digest = hashlib.sha256()
-        size = attempt = 0
-        while True:
-            response = self.request("GET", path, stream=True)
-            expected = response.headers.get("Content-Length")
-            skip = size
-            try:
-                with response:
-                    for chunk in response.iter_content(chunk_size=chunk_size):
-                        if skip:
-                            cut = min(skip, len(chunk))
-                            chunk, skip = chunk[cut:], skip - cut
-                        fh.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                break
-            except requests.RequestException as exc:
-                attempt += 1
-                if attempt > self.settings.max_retries:
-                    raise SinchDownloadError(
-                        f"Download of fax {fax_id} broke after {size} bytes ({_reason(exc)}), {attempt} times; "
-                        "no file was kept. Run the task again to retry."
-                    ) from None
-                wait = _backoff(attempt)
-                self.log.warning(
-                    "Download of fax %s broke after %d bytes (%s); retry %d in %.2f s",
-                    fax_id,
-                    size,
-                    _reason(exc),
-                    attempt,
-                    wait,
-                )
-                time.sleep(wait)
+        attempt = 0
+        writer = _HashingWriter(fh)
+        try:
+            while True:
+                response = self.request("GET", path, stream=True)
+                expected = response.headers.get("Content-Length")
+                skip = writer.size
+                try:
+                    with response:
+                        for chunk in response.iter_content(chunk_size=chunk_size):
+                            if skip:
+                                cut = min(skip, len(chunk))
+                                chunk, skip = chunk[cut:], skip - cut
+                            if chunk:
+                                writer.write(chunk)
+                    break
+                except requests.RequestException as exc:
+                    attempt += 1
+                    if attempt > self.settings.max_retries:
+                        raise SinchDownloadError(
+                            f"Download of fax {fax_id} broke after {writer.size} bytes ({_reason(exc)}), {attempt} "
+                            "times; no file was kept. Run the task again to retry."
+                        ) from None
+                    wait = _backoff(attempt)
+                    self.log.warning(
+                        "Download of fax %s broke after %d bytes (%s); retry %d in %.2f s",
+                        fax_id,
+                        writer.size,
+                        _reason(exc),
+                        attempt,
+                        wait,
+                    )
+                    time.sleep(wait)
+        finally:
+            writer.close()  # every chunk written (or the writer's error raised) before anyone reads fh
+        size = writer.size
         if expected is not None and expected.isdigit() and int(expected) != size:
             raise SinchDownloadError(
                 f"Download of fax {fax_id} ended after {size} of {expected} bytes; no file was kept. "
                 "Run the task again to retry."
             )
-        return {"fax_id": fax_id, "bytes": size, "sha256": digest.hexdigest()}
+        return {"fax_id": fax_id, "bytes": size, "sha256": writer.sha256}
 
     def send_fax(
         self,
@@ -954,6 +959,51 @@ _CONTENT_TYPES = {
 
 def _content_type(name: str) -> str:
     return _CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+class _HashingWriter:
+    """Write chunks to a file and hash them in a second thread, overlapping both with the network reads.
+
+    SHA-256 runs at about the speed of a loopback download, so hashing in the reading thread halves the
+    throughput; hashlib and file writes release the GIL. At most ``depth`` chunks wait in between, so
+    memory stays bounded. ``size`` counts the bytes handed over; ``close`` waits until they are written
+    and raises the writer's error (a full disk, a failed upload part), if any.
+    """
+
+    def __init__(self, fh: IO[bytes], depth: int = 4) -> None:
+        self.fh = fh
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sinch-download-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:  # after an error, drain the queue so write() never blocks forever
+                try:
+                    self.fh.write(chunk)
+                    self._digest.update(chunk)
+                except BaseException as exc:
+                    self._error = exc
+
+    def write(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+        self.size += len(chunk)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
 
 
 def _part_file(target: Path) -> tuple[int, str]:
