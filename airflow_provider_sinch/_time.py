@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -53,6 +53,11 @@ def fax_create_time(fax: dict[str, Any]) -> datetime | None:
         return None
 
 
+def _ceil_ms(moment: datetime) -> datetime:
+    """``moment`` rounded up to a whole millisecond."""
+    return moment + timedelta(microseconds=-moment.microsecond % 1000)
+
+
 def create_time_window(after: datetime | None, before: datetime | None) -> Callable[[dict[str, Any]], bool]:
     """A test of whether a fax's ``createTime`` lies in the half-open window ``[after, before)``.
 
@@ -60,13 +65,14 @@ def create_time_window(after: datetime | None, before: datetime | None) -> Calla
     they are compared as text against bounds written the same way (parsing every fax of a 10,000-fax
     listing costs more than the rest of the client). Other forms are parsed.
     """
-    lexical = all(bound is None or bound.microsecond % 1000 == 0 for bound in (after, before))
-    low = format_create_time(after) if after is not None else None
-    high = format_create_time(before) if before is not None else None
+    # Such a string is a whole millisecond, so for a bound b between milliseconds, t >= b and t < b hold
+    # exactly when they hold for b rounded up to the next millisecond: the text bounds are rounded up.
+    low = format_create_time(_ceil_ms(after)) if after is not None else None
+    high = format_create_time(_ceil_ms(before)) if before is not None else None
 
     def inside(fax: dict[str, Any]) -> bool:
         raw = fax.get("createTime")
-        if lexical and isinstance(raw, str) and len(raw) == 24 and raw[10] == "T" and raw[23] == "Z":
+        if isinstance(raw, str) and len(raw) == 24 and raw[10] == "T" and raw[23] == "Z":
             return (low is None or raw >= low) and (high is None or raw < high)
         created = fax_create_time(fax)
         return created is not None and (after is None or created >= after) and (before is None or created < before)

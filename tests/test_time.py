@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airflow_provider_sinch._time import create_time_window, format_create_time, to_utc
 
@@ -36,6 +38,19 @@ def test_window_bounds_finer_than_milliseconds_are_exact() -> None:
     window = create_time_window(start, END)
     assert not window({"createTime": "2026-03-01T12:00:00.000Z"})
     assert window({"createTime": "2026-03-01T12:00:00.001Z"})
+
+
+_moments = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC))
+
+
+@given(after=_moments, before=_moments, created=_moments)
+def test_text_comparison_agrees_with_time_comparison(after: datetime, before: datetime, created: datetime) -> None:
+    """Bounds at any microsecond, faxes at whole milliseconds written as Sinch writes them."""
+    created = created.replace(microsecond=created.microsecond // 1000 * 1000)
+    fax = {"createTime": format_create_time(created)}
+    assert create_time_window(after, before)(fax) is (after <= created < before)
+    assert create_time_window(after, None)(fax) is (after <= created)
+    assert create_time_window(None, before)(fax) is (created < before)
 
 
 def test_open_ended_windows() -> None:
