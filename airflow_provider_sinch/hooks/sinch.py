@@ -696,12 +696,19 @@ class SinchHook(BaseHook):
             total = None
             for body in self.list_fax_pages(params, page_size=page_size):
                 total = body.get("totalItems")
-                for fax in body.get("faxes") or []:
-                    fax_id = fax.get("id")
-                    listed.add(fax_id)
-                    if fax_id in seen:
-                        continue
-                    if windowed and not inside(fax):
+                page = body.get("faxes") or []
+                ids = [fax.get("id") for fax in page]
+                listed.update(ids)
+                if len(set(ids)) == len(ids):  # the usual page: its IDs are distinct, filter it in bulk
+                    fresh = [fax for fax, fax_id in zip(page, ids, strict=True) if fax_id not in seen]
+                    if windowed:
+                        fresh = [fax for fax in fresh if inside(fax)]
+                    seen.update(fax.get("id") for fax in fresh)
+                    seen.discard(None)
+                    yield from fresh
+                    continue
+                for fax, fax_id in zip(page, ids, strict=True):
+                    if fax_id in seen or (windowed and not inside(fax)):
                         continue
                     if fax_id is not None:
                         seen.add(fax_id)
