@@ -127,10 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     report.detail(f"{downloads} download requests in all for {3 * runs} downloads")
     sha = sha256_speed()
-    ceiling = 1 / (1 / speed["bare"] + 1 / sha)
+    inline = 1 / (1 / speed["bare"] + 1 / sha)
+    overlapped = min(speed["bare"], sha)
     report.detail(
-        f"SHA-256 on this CPU: {sha:.0f} MiB/s; a client that hashes what it reads can reach at most "
-        f"1 / (1/{speed['bare']:.0f} + 1/{sha:.0f}) = {ceiling:.0f} MiB/s, ratio {ceiling / speed['bare']:.2f} to bare"
+        f"SHA-256 on this CPU: {sha:.0f} MiB/s (one core). A client that hashes in the reading thread can reach "
+        f"at most 1 / (1/{speed['bare']:.0f} + 1/{sha:.0f}) = {inline:.0f} MiB/s (ratio {inline / speed['bare']:.2f}); "
+        f"ours hashes and writes in a second thread, bounded by min(bare, SHA-256) = {overlapped:.0f} MiB/s "
+        f"(ratio {overlapped / speed['bare']:.2f}) given a free core, which the simulator's process also needs "
+        f"on this {os.cpu_count()}-core machine. The >= 0.9 target is out of reach while every byte is hashed"
     )
     worst = max(r["rss_growth"] for r in results["ours"]) / MIB
     report.add(
