@@ -138,6 +138,30 @@ def test_list_tolerates_missing_total_pages_and_empty_page(monkeypatch: pytest.M
         assert len(server.requests_to(faxes)) == 3
 
 
+def test_list_yields_an_id_repeated_within_a_page_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page whose IDs are not distinct takes the per-fax path: first occurrence in the window wins."""
+    early, inside = "2026-01-01T00:00:00.000Z", "2026-01-01T02:00:00.000Z"
+    page = [
+        {"id": "B1", "createTime": early},  # outside the window: skipped, so not yet seen
+        {"id": "B1", "createTime": inside},  # the same ID again, now inside: yielded
+        {"id": "B2", "createTime": inside},
+        {"id": "B2", "createTime": inside},  # repeated: once
+        {"createTime": inside},  # no ID: never de-duplicated
+        {"createTime": inside},
+    ]
+    with ScriptedServer() as server:
+        faxes = f"/v3/projects/{PROJECT_ID}/faxes"
+        server.script(faxes, Reply(200, {"faxes": page, "totalPages": 1}))
+        monkeypatch.setenv("AIRFLOW_CONN_SCRIPTED", sinch_conn_json(server.url))
+        got = list(SinchHook(sinch_conn_id="scripted").list_faxes(created_after="2026-01-01T01:00:00Z"))
+    assert [(f.get("id"), f["createTime"]) for f in got] == [
+        ("B1", inside),
+        ("B2", inside),
+        (None, inside),
+        (None, inside),
+    ]
+
+
 def test_fields_keep_xcom_small(sim: SimulatorServer, store: Any) -> None:
     store.add_fax(create_time=NOW - timedelta(minutes=30), pages=3)
     result = ListFaxesOperator(task_id="f", fields=["status", "numberOfPages"]).execute({})

@@ -700,12 +700,13 @@ class SinchHook(BaseHook):
                 ids = [fax.get("id") for fax in page]
                 listed.update(ids)
                 if len(set(ids)) == len(ids):  # the usual page: its IDs are distinct, filter it in bulk
-                    fresh = [fax for fax, fax_id in zip(page, ids, strict=True) if fax_id not in seen]
-                    if windowed:
-                        fresh = [fax for fax in fresh if inside(fax)]
-                    seen.update(fax.get("id") for fax in fresh)
-                    seen.discard(None)
-                    yield from fresh
+                    fresh = [
+                        (fax, fax_id)
+                        for fax, fax_id in zip(page, ids, strict=True)
+                        if fax_id not in seen and (not windowed or inside(fax))
+                    ]
+                    seen.update(fax_id for _, fax_id in fresh if fax_id is not None)
+                    yield from (fax for fax, _ in fresh)
                     continue
                 for fax, fax_id in zip(page, ids, strict=True):
                     if fax_id in seen or (windowed and not inside(fax)):
