@@ -172,11 +172,12 @@ class NewFaxEventTrigger(_EventTriggerBase):
 
     De-duplication is by fax ID. The IDs already fired are kept for ``lookback`` and, on Airflow
     versions whose triggerer gives event triggers an asset state store (3.3+, one watched asset),
-    saved there one poll after the event was fired, so a restarted triggerer neither repeats
-    nor skips faxes. Without a state store they live in memory: after a triggerer restart, faxes of the
-    last ``lookback`` are fired again (at least once; ``DownloadFaxOperator`` is idempotent). A fax that
-    arrives while the triggerer is down for longer than ``lookback`` is missed: keep an incremental
-    ``ListFaxesOperator`` DAG if every fax must be processed.
+    saved there one poll after their event was fired, so a restarted triggerer skips no fax and repeats
+    only the faxes of an event fired in its last poll interval. Without a state store they live in
+    memory: after a triggerer restart, faxes of the last ``lookback`` are fired again (at least once;
+    ``DownloadFaxOperator`` is idempotent). A fax that arrives while the triggerer is down for longer
+    than ``lookback`` is missed: keep an incremental ``ListFaxesOperator`` DAG if every fax must be
+    processed.
 
     The default filters (INBOUND, COMPLETED) fire once a received fax is complete, when its PDF is
     available. ``lookback`` must exceed the time a fax can take from its ``createTime`` to matching
@@ -305,10 +306,10 @@ class NewFaxEventTrigger(_EventTriggerBase):
         faxes = await asyncio.to_thread(find_matching_faxes, hook, limit=None, created_after=since, **self._filters())
         return self.new_faxes(faxes, now)
 
-    @staticmethod
-    def event_payloads(fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    @classmethod
+    def event_payloads(cls, fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The payloads of the events for one poll's new faxes: one per ``MAX_FAXES_PER_EVENT`` faxes."""
-        step = NewFaxEventTrigger.MAX_FAXES_PER_EVENT
+        step = cls.MAX_FAXES_PER_EVENT
         return [
             {"fax_ids": [str(fax.get("id")) for fax in chunk], "faxes": [event_fields(fax) for fax in chunk]}
             for chunk in (fresh[i : i + step] for i in range(0, len(fresh), step))

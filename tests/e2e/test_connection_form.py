@@ -276,9 +276,9 @@ def test_add_test_and_save_a_sinch_connection_in_the_ui(
     extra = json.loads(stored["extra"])
     assert extra["project_id"] == PROJECT_ID
     assert extra["auth_type"] == "oauth2"
-    # Airflow masks extras whose name holds a sensitive word ("token") when it returns them; the
-    # oauth2 Test that passed after two edits shows the stored URL is intact.
-    assert extra["auth_url"] == simulator.token_url  # not masked: the name holds no sensitive word
+    # Airflow masks extras whose name holds a sensitive word ("token", "secret", ...) when it returns them;
+    # the token URL's extra is named auth_url so that it comes back as typed.
+    assert extra["auth_url"] == simulator.token_url
     assert extra["timeout"] == 12.5
     assert isinstance(extra["timeout"], float), "the timeout must be stored as a number, not a string"
     assert extra["max_retries"] == 2
