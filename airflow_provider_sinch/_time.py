@@ -1,4 +1,8 @@
-"""Timestamps as the Fax API writes and reads them (UTC, ISO 8601, millisecond precision)."""
+"""Timestamps as the Fax API writes and reads them.
+
+Sinch writes ``createTime`` with milliseconds (``2023-10-23T21:06:52.231Z``) and Sinch's SDKs send the
+range filters in whole seconds (``2023-10-23T21:06:52Z``): see :func:`create_time_range_params`.
+"""
 
 from __future__ import annotations
 
@@ -38,8 +42,33 @@ def to_utc(value: datetime | str, *, name: str = "value") -> datetime:
 
 
 def format_create_time(dt: datetime) -> str:
-    """Format for the ``createTime>=``/``createTime<=`` query keys: UTC, milliseconds, ``Z``."""
+    """A moment as Sinch writes a fax's ``createTime``: UTC, milliseconds, ``Z`` (logs, messages, events)."""
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _whole_second(dt: datetime, *, up: bool) -> str:
+    moment = dt.astimezone(UTC)
+    floor = moment.replace(microsecond=0)
+    if up and floor != moment:
+        floor += timedelta(seconds=1)
+    return floor.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def create_time_range_params(after: datetime | None, before: datetime | None) -> dict[str, str]:
+    """The list-faxes range filters for the half-open window ``[after, before)``, as Sinch's SDKs send them.
+
+    The keys are ``createTime>`` and ``createTime<``: on the wire ``createTime>=VALUE``, which a server
+    splits at the first ``=`` (Node ``@sinch/fax`` ``FaxesApi.list``; .NET ``ListFaxesRequest.ToQueryString``).
+    Both SDKs send whole-second UTC values (``yyyy-MM-ddTHH:mm:ssZ``) and the server includes both ends,
+    so the lower bound is floored and the upper bound ceiled: the server's window covers ``[after, before)``
+    and the caller filters the answers to it exactly (:func:`create_time_window`).
+    """
+    params: dict[str, str] = {}
+    if after is not None:
+        params["createTime>"] = _whole_second(after, up=False)
+    if before is not None:
+        params["createTime<"] = _whole_second(before, up=True)
+    return params
 
 
 def fax_create_time(fax: dict[str, Any]) -> datetime | None:

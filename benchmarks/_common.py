@@ -57,6 +57,11 @@ def iso_ms(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_s(moment: datetime) -> str:
+    """A ``createTime>`` filter value as Sinch's SDKs send it: UTC, whole seconds (floored), ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 # ---------------------------------------------------------------------------------------------- results
 
 

@@ -16,7 +16,7 @@ import _common as c
 
 
 def naive_latest(sim: c.Simulator, limit: int) -> list[dict[str, Any]]:
-    params = {"createTime>=": c.iso_ms(c.now() - timedelta(days=c.RETENTION_DAYS))}
+    params = {"createTime>": c.iso_s(c.now() - timedelta(days=c.RETENTION_DAYS))}
     with c.bare_session() as session:
         faxes = c.bare_list_pages(session, sim.url, params)
     return sorted(faxes, key=lambda f: (f["createTime"], f["id"]), reverse=True)[:limit]

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     with c.Simulator(seed=7, seed_faxes=count, seed_end=seed_end, seed_period_days=c.RETENTION_DAYS) as sim:
         c.set_sinch_connection(sim.url)
         c.set_http_connection(sim.url)
-        params = {"createTime>=": c.iso_ms(created_after)}
+        params = {"createTime>": c.iso_s(created_after)}
         got: dict[str, int] = {}
 
         def ours() -> None:

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             ListFaxesOperator(task_id="poll", incremental=True, settle_lag=lag).execute(context)
 
         def naive() -> None:
-            params = {"createTime>=": c.iso_ms(c.now() - timedelta(days=c.RETENTION_DAYS))}
+            params = {"createTime>": c.iso_s(c.now() - timedelta(days=c.RETENTION_DAYS))}
             with c.bare_session() as session:
                 every = c.bare_list_pages(session, sim.url, params)
             lo, hi = c.iso_ms(window_start), c.iso_ms(window_end)

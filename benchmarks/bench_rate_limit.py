@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                     http_conn_id="bench_http",
                     method="GET",
                     endpoint=c.FAXES_PATH.lstrip("/"),
-                    data={"createTime>=": c.iso_ms(created_after), "page": 1, "pageSize": page_size},
+                    data={"createTime>": c.iso_s(created_after), "page": 1, "pageSize": page_size},
                     pagination_function=next_page,
                     response_filter=lambda responses: [fax for r in responses for fax in r.json()["faxes"]],
                 )
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                     http_conn_id="bench_http",
                     method="GET",
                     endpoint=c.FAXES_PATH.lstrip("/"),
-                    data={"createTime>=": c.iso_ms(created_after), "page": 1, "pageSize": page_size},
+                    data={"createTime>": c.iso_s(created_after), "page": 1, "pageSize": page_size},
                     pagination_function=next_page,
                     response_filter=lambda responses: [fax for r in responses for fax in r.json()["faxes"]],
                     retry_args={

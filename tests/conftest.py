@@ -14,10 +14,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from airflow_provider_sinch.simulator.app import SimulatorApp
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 if os.environ.get("SINCH_TEST_AIRFLOW_HOME"):
@@ -47,6 +53,32 @@ def sinch_conn_json(host: str, **extra: object) -> str:
             "extra": {"project_id": PROJECT_ID, **extra},
         }
     )
+
+
+#: Every simulator app the tests start in this process: no request to any of them may carry a query
+#: parameter the simulator (as the real API) ignores, or a filter the provider sent was silently dropped.
+_SIMULATOR_APPS: weakref.WeakSet[SimulatorApp] = weakref.WeakSet()
+_original_app_init = SimulatorApp.__init__
+
+
+def _tracked_app_init(self: SimulatorApp, *args: Any, **kwargs: Any) -> None:
+    _original_app_init(self, *args, **kwargs)
+    _SIMULATOR_APPS.add(self)
+
+
+SimulatorApp.__init__ = _tracked_app_init  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _no_ignored_query_params(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test after which a simulator saw a query parameter it ignores (unless the test means it)."""
+    for app in list(_SIMULATOR_APPS):
+        app.pop_ignored_requests()
+    yield
+    ignored = [record for app in list(_SIMULATOR_APPS) for record in app.pop_ignored_requests()]
+    if ignored and request.node.get_closest_marker("ignores_query_params") is None:
+        sent = sorted({f"{r.method} {r.path}: {', '.join(r.ignored)}" for r in ignored})
+        pytest.fail(f"Requests sent query parameters the Sinch API ignores (they filter nothing): {sent}")
 
 
 @pytest.fixture(scope="session")

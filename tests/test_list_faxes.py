@@ -51,7 +51,7 @@ def list_requests(sim: SimulatorServer) -> int:
 
 def test_latest_10_with_shuffled_server_order(sim: SimulatorServer, store: Any) -> None:
     store.seed_faxes(3000, seed=3)
-    first_page = SinchHook().request_json("GET", "faxes", params={"createTime>=": "2000-01-01", "pageSize": 50})
+    first_page = SinchHook().request_json("GET", "faxes", params={"createTime>": "2000-01-01", "pageSize": 50})
     times = [f["createTime"] for f in first_page["faxes"]]
     assert times != sorted(times, reverse=True), "the simulator must not answer newest-first"
     sim.reset_requests()
@@ -106,7 +106,7 @@ def test_list_faxes_pages_through_everything(sim: SimulatorServer, store: Any) -
     faxes = list(hook.list_faxes(created_after=NOW - timedelta(days=11), created_before=later, page_size=50))
     assert len(faxes) == 330 == len({f["id"] for f in faxes})
     assert list_requests(sim) == math.ceil(330 / 50)
-    for body in hook.list_fax_pages({"createTime>=": "2000-01-01"}, page_size=100):
+    for body in hook.list_fax_pages({"createTime>": "2000-01-01"}, page_size=100):
         assert set(body) >= {"faxes", "page", "totalPages", "pageSize", "totalItems"}
 
 
@@ -120,8 +120,31 @@ def test_list_faxes_window_is_half_open(sim: SimulatorServer, store: Any) -> Non
     assert first == [on_start["id"]]
     assert second == [on_end["id"]]
     query = sim.requests[-1].query
-    assert "createTime>=" in query
-    assert "createTime<=" in query
+    assert query["createTime>"] == boundary.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert query["createTime<"] == (boundary + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_range_filters_are_whole_seconds_floored_and_ceiled(sim: SimulatorServer, store: Any) -> None:
+    """The server sees whole-second bounds covering the window; the hook keeps exactly ``[after, before)``."""
+    after = NOW - timedelta(hours=2, microseconds=-250_000)  # x.250 s
+    before = NOW - timedelta(hours=1, microseconds=-500_000)  # y.500 s
+    at = {
+        name: store.add_fax(create_time=moment)["id"]
+        for name, moment in (
+            ("before_after", after - timedelta(milliseconds=1)),  # same second as the floored bound: out
+            ("on_after", after),
+            ("just_before_before", before - timedelta(milliseconds=1)),
+            ("on_before", before),  # same second as the ceiled bound: out
+        )
+    }
+    got = {f["id"] for f in SinchHook().list_faxes(created_after=after, created_before=before)}
+    assert got == {at["on_after"], at["just_before_before"]}
+    query = sim.requests[-1].query
+    assert query["createTime>"] == (after - timedelta(microseconds=250_000)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert query["createTime<"] == (before + timedelta(microseconds=500_000)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The server's window held all four: the two outside [after, before) were filtered out by the hook.
+    everything = SinchHook().request_json("GET", "faxes", params={**query, "pageSize": 100})["faxes"]
+    assert {f["id"] for f in everything} == set(at.values())
 
 
 def test_list_tolerates_missing_total_pages_and_empty_page(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,7 +37,13 @@ from airflow_provider_sinch._fax import (
     validate_e164,
     validate_fax_id,
 )
-from airflow_provider_sinch._time import UTC, create_time_window, format_create_time, to_utc
+from airflow_provider_sinch._time import (
+    UTC,
+    create_time_range_params,
+    create_time_window,
+    format_create_time,
+    to_utc,
+)
 from airflow_provider_sinch.exceptions import (
     SinchAPIError,
     SinchAuthError,
@@ -578,7 +584,7 @@ class SinchHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and project with one cheap read-only call (list one fax)."""
         try:
-            self.request_json("GET", "faxes", params={"pageSize": 1})
+            next(self.list_fax_pages(self.fax_list_params(), page_size=1))
         except Exception as exc:
             return False, str(exc)
         return True, (
@@ -599,7 +605,12 @@ class SinchHook(BaseHook):
         created_after: datetime | str | None = None,
         created_before: datetime | str | None = None,
     ) -> dict[str, str]:
-        """Query parameters of a list-faxes call, validated; range filters use Sinch's literal keys."""
+        """Query parameters of a list-faxes call, validated: the one place every listing builds its query.
+
+        The range filters are ``createTime>``/``createTime<`` in whole seconds, as Sinch's SDKs send them
+        (:func:`~airflow_provider_sinch._time.create_time_range_params`); callers filter the answers to the
+        exact half-open window.
+        """
         params: dict[str, str] = {}
         if direction is not None:
             direction = str(direction).upper()
@@ -624,10 +635,7 @@ class SinchHook(BaseHook):
                 f"created_after ({format_create_time(after)}) must be earlier than created_before "
                 f"({format_create_time(before)})."
             )
-        if after is not None:
-            params["createTime>="] = format_create_time(after)
-        if before is not None:
-            params["createTime<="] = format_create_time(before)
+        params.update(create_time_range_params(after, before))
         return params
 
     def list_fax_pages(self, params: Mapping[str, str], *, page_size: int = MAX_PAGE_SIZE) -> Iterator[dict[str, Any]]:
@@ -669,9 +677,10 @@ class SinchHook(BaseHook):
         """Yield every fax matching the filters, over all pages, each ``id`` once.
 
         ``created_after``/``created_before`` (datetime or ISO string, UTC) form the half-open window
-        ``[created_after, created_before)``, sent as ``createTime>=``/``createTime<=`` and enforced again on
-        the answers, so a fax exactly on a boundary belongs to one window only. Without either, Sinch
-        returns only the prior week. ``from_number``/``to_number`` match as prefixes.
+        ``[created_after, created_before)``, sent as Sinch's ``createTime>``/``createTime<`` filters in whole
+        seconds (the lower bound floored, the upper one ceiled) and enforced exactly on the answers, so a fax
+        exactly on a boundary belongs to one window only. Without either, Sinch returns only the prior week.
+        ``from_number``/``to_number`` match as prefixes.
 
         If fewer faxes were listed than Sinch counts (``totalItems``), the list changed order while it was
         paged, and it is paged through again (up to ``LISTING_PASSES`` times), yielding only new IDs. A fax
@@ -875,7 +884,7 @@ class SinchHook(BaseHook):
         content_urls: str | list[str] | None = None,
         **options: Any,
     ) -> list[dict[str, Any]]:
-        """Send a fax to one or more numbers; return the created faxes (one per recipient).
+        """Send a fax to one or more numbers; return the created faxes (one per recipient, each with an ``id``).
 
         :param to: E.164 number(s), validated before anything is sent.
         :param files: local paths, ``(filename, bytes_or_binary_file)`` tuples or binary file objects;
@@ -908,8 +917,7 @@ class SinchHook(BaseHook):
             payload["contentUrl"] = urls[0] if len(urls) == 1 else urls
             payload.update(fields)
             body = self.request_json("POST", "faxes", json=payload)
-        faxes = body if isinstance(body, list) else [body]
-        return [fax for fax in faxes if isinstance(fax, dict)]
+        return sent_faxes(body)
 
     def _send_multipart(self, recipients: list[str], files: list[Any], urls: list[str], fields: dict[str, Any]) -> Any:
         data: list[tuple[str, str]] = [("to", number) for number in recipients]
@@ -949,6 +957,42 @@ class SinchHook(BaseHook):
     def encode_file_for_json(content: bytes, file_type: str = "PDF") -> dict[str, str]:
         """A ``files`` item of the JSON send body: base64 content and Sinch's ``fileType``."""
         return {"file": base64.b64encode(content).decode("ascii"), "fileType": file_type.upper()}
+
+
+def sent_faxes(body: Any) -> list[dict[str, Any]]:
+    """The faxes of a send response: ``{"faxes": [...]}`` (two or more recipients), one fax, or a bare list.
+
+    Sinch answers one recipient with a Fax object and several with ``{"faxes": [...]}`` (Node
+    ``FaxesApi.send`` reads ``responseData.faxes``; .NET ``SendFaxResponse.Faxes``); a bare list is read
+    leniently. Anything else raises :class:`SinchResponseError` naming its shape, never its content.
+    """
+    if isinstance(body, dict) and "faxes" in body:
+        faxes, shape = body["faxes"], "an object whose 'faxes' is"
+    elif isinstance(body, dict):
+        faxes, shape = [body], "a fax object"
+    else:
+        faxes, shape = body, "a body that is"
+    if not isinstance(faxes, list) or not faxes:
+        kind = "an empty list" if isinstance(faxes, list) else f"a JSON {_json_kind(faxes)}"
+        raise SinchResponseError(
+            f"Sinch answered the send with {shape} {kind}, not the created faxes; check the faxes list before "
+            "sending again (the faxes may have been created).",
+            status_code=200,
+        )
+    bad = [index for index, fax in enumerate(faxes) if not isinstance(fax, dict) or not fax.get("id")]
+    if bad:
+        raise SinchResponseError(
+            f"Sinch answered the send with {len(faxes)} item(s), of which {len(bad)} (at {bad[:5]}) are not a fax "
+            "with an id; check the faxes list before sending again (the faxes may have been created).",
+            status_code=200,
+        )
+    return faxes
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), "number")
 
 
 _CONTENT_TYPES = {

@@ -22,12 +22,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote_plus, urlparse
+from urllib.parse import quote, unquote_plus, urlparse
 
 from airflow_provider_sinch.simulator.auth import TokenBucket, TokenRegistry, credentials_match, parse_basic
 from airflow_provider_sinch.simulator.config import SimulatorConfig
 from airflow_provider_sinch.simulator.faults import FailureSpec, FaultInjector
-from airflow_provider_sinch.simulator.filters import InvalidFilter, create_time_bounds, parse_query_string
+from airflow_provider_sinch.simulator.filters import (
+    LENIENT_RANGE_KEYS,
+    LIST_FAXES_PARAMS,
+    InvalidFilter,
+    create_time_bounds,
+    parse_query_string,
+)
 from airflow_provider_sinch.simulator.pdf import count_pdf_pages
 from airflow_provider_sinch.simulator.store import DIRECTIONS, STATUSES, FaxQuery, FaxStore
 
@@ -50,6 +56,9 @@ Send = Callable[[Message], Awaitable[None]]
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _PROJECT_PATH = re.compile(r"^/v3/projects/([^/]+)(?:/|$)")
 _DOWNLOAD_PATH = re.compile(r"/faxes/[^/]+/file(?:\.[^/]+)?$")
+_LIST_PATH = re.compile(r"^/v3/projects/[^/]+/(faxes|services)$")
+#: The response header that names the query parameters a request sent and the simulator ignored.
+IGNORED_PARAMS_HEADER = "X-Sinch-Simulator-Ignored-Params"
 _GRPC_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -90,7 +99,11 @@ def _install_log_filter() -> None:
 
 @dataclass
 class RecordedRequest:
-    """One request as the simulator saw it (never its headers or body)."""
+    """One request as the simulator saw it (never its headers or body).
+
+    ``ignored`` names the query parameters the endpoint does not know: like the real API, it answered as if
+    they had not been sent (an ignored range filter lists the default week instead of the range).
+    """
 
     method: str
     path: str
@@ -98,6 +111,17 @@ class RecordedRequest:
     auth: str | None
     status: int | None = None
     time: float = field(default_factory=time.time)
+    ignored: tuple[str, ...] = ()
+
+
+def known_query_params(method: str, path: str, *, lenient: bool = False) -> frozenset[str]:
+    """The query parameters an endpoint understands: the list endpoints' filters and paging, else none."""
+    match = _LIST_PATH.match(path) if method == "GET" else None
+    if match is None:
+        return frozenset()
+    if match.group(1) == "services":
+        return frozenset({"page", "pageSize"})
+    return LIST_FAXES_PARAMS | frozenset(LENIENT_RANGE_KEYS) if lenient else LIST_FAXES_PARAMS
 
 
 # ------------------------------------------------------------------ error bodies
@@ -184,6 +208,7 @@ class SimulatorApp:
         }
         self._log_lock = threading.Lock()
         self._log: deque[RecordedRequest] = deque(maxlen=self.config.max_recorded_requests)
+        self._ignored: list[RecordedRequest] = []
         self.api = _build_api(self)
         _install_log_filter()
 
@@ -206,9 +231,25 @@ class SimulatorApp:
             )
 
     def reset_requests(self) -> None:
-        """Forget the recorded requests."""
+        """Forget the recorded requests (those with ignored parameters included)."""
         with self._log_lock:
             self._log.clear()
+            self._ignored.clear()
+
+    @property
+    def ignored_requests(self) -> list[RecordedRequest]:
+        """Every request that sent a query parameter its endpoint ignored, oldest first (a copy).
+
+        Kept apart from the bounded request log, so a test can assert at its end that none was sent.
+        """
+        with self._log_lock:
+            return list(self._ignored)
+
+    def pop_ignored_requests(self) -> list[RecordedRequest]:
+        """Return :attr:`ignored_requests` and forget them."""
+        with self._log_lock:
+            ignored, self._ignored = self._ignored, []
+        return ignored
 
     @property
     def token_requests(self) -> int:
@@ -231,12 +272,21 @@ class SimulatorApp:
         authorization = _header(scope, b"authorization")
         scheme = authorization.split(" ", 1)[0].lower() if authorization else ""
         auth_kind = scheme if scheme in ("basic", "bearer") else None
-        record = RecordedRequest(method, path, query, auth_kind)
+        known = known_query_params(method, path, lenient=self.config.lenient)
+        ignored = tuple(sorted(name for name in query if name not in known))
+        record = RecordedRequest(method, path, query, auth_kind, ignored=ignored)
         with self._log_lock:
             self._log.append(record)
+            if ignored:
+                self._ignored.append(record)
+        if ignored:
+            logger.warning("%s %s: ignored unknown query parameter(s) %s", method, path, ", ".join(ignored))
+        ignored_header = (IGNORED_PARAMS_HEADER.lower().encode(), _header_list(ignored)) if ignored else None
 
         async def raw_send(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if ignored_header is not None:
+                    message = {**message, "headers": [*message.get("headers", []), ignored_header]}
                 record.status = message["status"]
                 if self.access_log:
                     access_logger.info("%s %s %d", method, path, record.status)
@@ -301,6 +351,11 @@ class SimulatorApp:
                     headers.append((b"retry-after", str(wait).encode()))
                 return 429, headers, body
         return None
+
+
+def _header_list(names: tuple[str, ...]) -> bytes:
+    """Parameter names for a header value: percent-encoded where not plain ASCII, comma-separated."""
+    return ", ".join(quote(name, safe="<>=[]!$'()*+;:@/?") for name in names).encode("ascii")
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -459,7 +514,7 @@ def _build_api(sim: SimulatorApp) -> FastAPI:
         try:
             page = _int_param(query, "page", 1, minimum=1)
             page_size = _int_param(query, "pageSize", 100, minimum=1, maximum=1000)
-            lower, upper = create_time_bounds(query, int(time.time() * 1000))
+            lower, upper = create_time_bounds(query, int(time.time() * 1000), lenient=sim.config.lenient)
             direction = _enum_param(query, "direction", DIRECTIONS)
             status = _enum_param(query, "status", STATUSES)
         except InvalidFilter as exc:
@@ -772,4 +827,6 @@ async def _send_fax(sim: SimulatorApp, request: Request) -> Response:
         )
         for number in recipients
     ]
-    return JSONResponse(faxes[0] if len(faxes) == 1 else faxes)
+    # One recipient: the Fax; two or more: {"faxes": [...]}, which both of Sinch's SDKs read (Node
+    # FaxesApi.send `responseData.faxes`, .NET SendFaxResponse `faxes`).
+    return JSONResponse(faxes[0] if len(faxes) == 1 else {"faxes": faxes})

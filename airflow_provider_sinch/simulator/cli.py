@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--no-shuffle", action="store_true", help="list faxes newest first instead of shuffled")
     data.add_argument("--transition-seconds", type=float, default=defaults.transition_seconds)
     data.add_argument(
+        "--lenient",
+        action="store_true",
+        help="also read createTime>=/createTime<= query keys (an encoded '=' in the key, which no Sinch client "
+        "sends) as range filters; by default they are ignored, as the real API would",
+    )
+    data.add_argument(
         "--failing-number",
         action="append",
         default=None,
@@ -112,6 +118,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         retry_after_on_429=args.retry_after_on_429,
         transition_seconds=args.transition_seconds,
         failing_numbers=tuple(args.failing_number) if args.failing_number else defaults.failing_numbers,
+        lenient=args.lenient,
     )
 
 

@@ -32,6 +32,10 @@ class SimulatorConfig:
     :param transition_seconds: time a sent fax takes from QUEUED through IN_PROGRESS to its final status.
     :param failing_numbers: recipients whose faxes end in FAILURE (``CALL_ERROR`` 17, Busy).
     :param max_recorded_requests: how many recent requests ``SimulatorServer.requests`` keeps.
+    :param lenient: also read ``createTime>=``/``createTime<=`` query keys (an encoded ``=`` inside the key,
+        which no Sinch client sends) as range filters. Off by default: a strict simulator, like the real API,
+        ignores them and answers the default week, so a test sees the difference. Never on in the tests,
+        the demo or docker-compose.
     """
 
     key_id: str = "test-key-id"
@@ -49,3 +53,4 @@ class SimulatorConfig:
     transition_seconds: float = 2.0
     failing_numbers: tuple[str, ...] = ("+15005550001",)
     max_recorded_requests: int = 100_000
+    lenient: bool = False

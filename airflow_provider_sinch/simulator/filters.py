@@ -1,8 +1,11 @@
 """Query-string and ``createTime`` parsing for the list endpoint.
 
-Sinch expresses ranges as query *keys* that contain the operator (``createTime>=2021-10-01``), so
-the raw query string is parsed here instead of by the web framework: sent unencoded, that pair
-splits at its first ``=`` into the key ``createTime>`` and the value ``=2021-10-01``.
+The query is parsed as a standard server parses it: each ``&``-separated pair is split at its first
+``=``, then key and value are percent-decoded. Sinch's range filters are keys that end in the operator,
+``createTime>`` and ``createTime<``, so ``createTime>=2021-10-01T00:00:00Z`` (what Sinch's SDKs send)
+and ``createTime%3E=...`` both read as the key ``createTime>``. ``createTime%3E%3D=...`` (an encoded
+``=``) reads as the key ``createTime>=``, which no Sinch client sends: like any unknown parameter it
+filters nothing, unless the simulator is started lenient.
 """
 
 from __future__ import annotations
@@ -32,11 +35,9 @@ class InvalidFilter(ValueError):
 
 
 def parse_query_string(raw: bytes | str) -> dict[str, str]:
-    """Parse a raw query string into a dict, keeping operator keys such as ``createTime>=`` intact.
+    """Parse a raw query string the standard way: split each pair at its first ``=``, then decode.
 
-    Works for ``createTime%3E%3D=2021-01-01`` (what ``requests`` sends for ``params``), the
-    literal ``createTime>=2021-01-01`` and ``createTime%3E=2021-01-01`` (what ``requests`` makes
-    of a literal URL). Later duplicates win.
+    ``+`` decodes to a space, as in HTML forms. Later duplicates win.
     """
     text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
     result: dict[str, str] = {}
@@ -44,13 +45,31 @@ def parse_query_string(raw: bytes | str) -> dict[str, str]:
         if not part:
             continue
         key, sep, value = part.partition("=")
-        key = unquote_plus(key)
-        value = unquote_plus(value) if sep else ""
-        if key.endswith((">", "<")):
-            # "createTime>=X" unencoded (or with only ">" encoded) splits at the operator's "=".
-            key += "="
-        result[key] = value
+        result[unquote_plus(key)] = unquote_plus(value) if sep else ""
     return result
+
+
+#: The query parameters of ``GET .../faxes`` in Sinch's document, with the range keys Sinch's SDKs send.
+LIST_FAXES_PARAMS = frozenset(
+    {
+        "serviceId",
+        "createTime",
+        "createTime>",
+        "createTime<",
+        "direction",
+        "status",
+        "to",
+        "from",
+        "labels",
+        "format",
+        "pageSize",
+        "page",
+        "fromCountry",
+        "toCountry",
+    }
+)
+#: What ``lenient`` also reads as range filters: the keys this provider sent before 0.2.
+LENIENT_RANGE_KEYS = {"createTime>=": "createTime>", "createTime<=": "createTime<"}
 
 
 def to_ms(moment: datetime) -> int:
@@ -135,14 +154,15 @@ def _parse_tz(text: str | None) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
-def create_time_bounds(query: dict[str, str], now_ms: int) -> tuple[int | None, int | None]:
+def create_time_bounds(query: dict[str, str], now_ms: int, *, lenient: bool = False) -> tuple[int | None, int | None]:
     """Inclusive ``(lower_ms, upper_ms)`` bounds on ``createTime`` for a list query.
 
     - ``createTime=2021-02-01`` (or ``2021-02``, ``2021``): that whole period;
       ``createTime=2021-02-01T14:00:00Z``: at or after that instant.
-    - ``createTime>=X``: at or after the start of X; ``createTime<=X``: at or before X, where a
-      date-only X includes that whole day (``<=2021-10-30`` means "on or before 30 October").
+    - ``createTime>``: at or after the start of its value; ``createTime<``: at or before its value, where a
+      date-only value includes that whole day (``<`` ``2021-10-30`` means "on or before 30 October").
     - No ``createTime`` key at all: the prior week, as the real API.
+    - ``createTime>=``/``createTime<=`` are unknown keys and filter nothing, unless ``lenient``.
     """
     lower_us: int | None = None
     upper_us: int | None = None  # exclusive
@@ -156,15 +176,16 @@ def create_time_bounds(query: dict[str, str], now_ms: int) -> tuple[int | None, 
 
     present = False
     for key, value in query.items():
-        if key == "createTime":
+        name = LENIENT_RANGE_KEYS.get(key, key) if lenient else key
+        if name == "createTime":
             present = True
             span = parse_time_value(value, key)
             is_instant = span.end_us - span.start_us == 1
             tighten(span.start_us, None if is_instant else span.end_us)
-        elif key == "createTime>=":
+        elif name == "createTime>":
             present = True
             tighten(parse_time_value(value, key).start_us, None)
-        elif key == "createTime<=":
+        elif name == "createTime<":
             present = True
             tighten(None, parse_time_value(value, key).end_us)
     if not present:

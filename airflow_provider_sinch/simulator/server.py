@@ -202,6 +202,11 @@ class SimulatorServer:
         self.app.reset_requests()
 
     @property
+    def ignored_requests(self) -> list[RecordedRequest]:
+        """Requests that sent a query parameter the simulator (as the real API) ignored, oldest first."""
+        return self.app.ignored_requests
+
+    @property
     def token_requests(self) -> int:
         """Number of successful ``POST /oauth2/token`` calls."""
         return self.app.token_requests

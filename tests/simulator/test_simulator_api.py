@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
+from airflow_provider_sinch.simulator.app import IGNORED_PARAMS_HEADER
 from airflow_provider_sinch.simulator.filters import to_ms
 from airflow_provider_sinch.simulator.pdf import fax_pdf
 
@@ -45,27 +46,58 @@ def test_default_window_is_the_prior_week(seeded_sim: SimulatorServer, http: req
     assert {f["id"] for f in expected} <= {f["id"] for f in faxes}
 
 
-def test_range_keys_encoded_and_literal(seeded_sim: SimulatorServer, http: requests.Session) -> None:
+def test_range_keys_as_sinch_sdks_send_them(seeded_sim: SimulatorServer, http: requests.Session) -> None:
     everything = seeded_sim.store.all_faxes()
     # Pick bounds that sit exactly on stored createTimes (ties included): both ends are inclusive.
     low, high = everything[1000]["createTime"], everything[1400]["createTime"]
     expected = {f["id"] for f in everything if ms_of(low) <= ms_of(f["createTime"]) <= ms_of(high)}
-    encoded = list_all(http, seeded_sim, **{"createTime>=": low, "createTime<=": high, "pageSize": 150})
+    # requests encodes the keys as createTime%3E / createTime%3C: the same keys once decoded.
+    encoded = list_all(http, seeded_sim, **{"createTime>": low, "createTime<": high, "pageSize": 150})
     assert {f["id"] for f in encoded} == expected
     assert len(encoded) == len(expected)
-    literal = http.get(f"{seeded_sim.api_base}/faxes?createTime>={low}&createTime<={high}&pageSize=1000").json()
-    assert {f["id"] for f in literal["faxes"]} == expected
-    recorded = seeded_sim.requests[-1].query
-    assert recorded["createTime>="] == low
-    assert recorded["createTime<="] == high
+    # The Node SDK's wire form: the literal operator, then "=" and the value.
+    literal = http.get(f"{seeded_sim.api_base}/faxes?createTime>={low}&createTime<={high}&pageSize=1000")
+    assert {f["id"] for f in literal.json()["faxes"]} == expected
+    assert IGNORED_PARAMS_HEADER not in literal.headers
+    recorded = seeded_sim.requests[-1]
+    assert (recorded.query["createTime>"], recorded.query["createTime<"], recorded.ignored) == (low, high, ())
     # Offsets and date-only values are accepted too.
     day = everything[1000]["createTime"][:10]
-    by_day = list_all(http, seeded_sim, **{"createTime>=": day, "createTime<=": day, "pageSize": 1000})
+    by_day = list_all(http, seeded_sim, **{"createTime>": day, "createTime<": day, "pageSize": 1000})
     assert {f["id"] for f in by_day} == {f["id"] for f in everything if f["createTime"].startswith(day)}
     moment = datetime.fromisoformat(low.replace("Z", "+00:00")).astimezone(timezone(timedelta(hours=-5)))
     offset_text = moment.isoformat(timespec="milliseconds")
-    with_offset = list_all(http, seeded_sim, **{"createTime>=": offset_text, "createTime<=": high, "pageSize": 1000})
+    with_offset = list_all(http, seeded_sim, **{"createTime>": offset_text, "createTime<": high, "pageSize": 1000})
     assert {f["id"] for f in with_offset} == expected
+
+
+@pytest.mark.ignores_query_params
+def test_unknown_keys_filter_nothing_and_are_named(seeded_sim: SimulatorServer, http: requests.Session) -> None:
+    """``createTime%3E%3D`` decodes to the key ``createTime>=``: like the real API, the week's default answers."""
+    week = list_all(http, seeded_sim, pageSize=1000)
+    response = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000-01-01", "pageSize": 1000})
+    assert "createTime%3E%3D=" in (response.request.url or "")
+    assert {f["id"] for f in response.json()["faxes"]} == {f["id"] for f in week}
+    assert response.json()["totalItems"] < 3000
+    assert response.headers[IGNORED_PARAMS_HEADER] == "createTime>="
+    recorded = seeded_sim.ignored_requests[-1]
+    assert recorded.path == f"/v3/projects/{seeded_sim.config.project_id}/faxes"
+    assert recorded.ignored == ("createTime>=",)
+    # Other endpoints know no query parameters at all.
+    fax = seeded_sim.store.all_faxes()[3]
+    got = http.get(f"{seeded_sim.api_base}/faxes/{fax['id']}", params={"fields": "id", "pageSize": 1})
+    assert got.status_code == 200
+    assert got.headers[IGNORED_PARAMS_HEADER] == "fields, pageSize"
+
+
+@pytest.mark.ignores_query_params
+def test_lenient_simulator_reads_the_encoded_equals_keys(start_sim: Callable[..., SimulatorServer]) -> None:
+    sim = start_sim(lenient=True, seed_faxes=200, seed_end=SEED_END)
+    body = requests.get(
+        f"{sim.api_base}/faxes", params={"createTime>=": "2000-01-01", "pageSize": 1000}, auth=AUTH, timeout=10
+    ).json()
+    assert body["totalItems"] == 200
+    assert sim.ignored_requests == []
 
 
 def test_create_time_partial_dates(seeded_sim: SimulatorServer, http: requests.Session) -> None:
@@ -80,7 +112,7 @@ def test_create_time_partial_dates(seeded_sim: SimulatorServer, http: requests.S
 
 def test_filters(seeded_sim: SimulatorServer, http: requests.Session) -> None:
     everything = seeded_sim.store.all_faxes()
-    window = {"createTime>=": "2000-01-01", "pageSize": 1000}
+    window = {"createTime>": "2000-01-01", "pageSize": 1000}
     for key, value in (("direction", "OUTBOUND"), ("status", "FAILURE"), ("serviceId", everything[0]["serviceId"])):
         got = list_all(http, seeded_sim, **window, **{key: value})
         assert {f["id"] for f in got} == {f["id"] for f in everything if f[key] == value}
@@ -93,19 +125,19 @@ def test_filters(seeded_sim: SimulatorServer, http: requests.Session) -> None:
     assert all(f["direction"] == "INBOUND" and f["status"] == "COMPLETED" for f in combined)
     # An unencoded "+" arrives as a space; it still means "+".
     number = everything[42]["to"]
-    raw = http.get(f"{seeded_sim.api_base}/faxes?createTime>=2000-01-01&to={number}&pageSize=1000").json()
+    raw = http.get(f"{seeded_sim.api_base}/faxes?createTime>=2000-01-01T00:00:00Z&to={number}&pageSize=1000").json()
     assert raw["totalItems"] == sum(1 for f in everything if f["to"] == number)
 
 
 def test_paging_fields_limits_and_errors(seeded_sim: SimulatorServer, http: requests.Session) -> None:
-    body = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000", "pageSize": "1000"}).json()
+    body = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>": "2000", "pageSize": "1000"}).json()
     assert (body["page"], body["pageSize"], body["totalItems"], body["totalPages"]) == (1, 1000, 3000, 3)
     assert len(body["faxes"]) == 1000
-    default = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000"}).json()
+    default = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>": "2000"}).json()
     assert default["pageSize"] == 100
     assert len(default["faxes"]) == 100
     assert default["totalPages"] == 30
-    beyond = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000", "page": "99"}).json()
+    beyond = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>": "2000", "page": "99"}).json()
     assert beyond["faxes"] == []
     assert beyond["page"] == 99
     for params, field in (
@@ -116,7 +148,7 @@ def test_paging_fields_limits_and_errors(seeded_sim: SimulatorServer, http: requ
         ({"direction": "SIDEWAYS"}, "direction"),
         ({"status": "DONE"}, "status"),
         ({"createTime": "last-week"}, "createTime"),
-        ({"createTime>=": "2021-02-30"}, "createTime>="),
+        ({"createTime>": "2021-02-30"}, "createTime>"),
     ):
         response = http.get(f"{seeded_sim.api_base}/faxes", params=params)
         assert response.status_code == 400, params
@@ -129,7 +161,7 @@ def test_paging_fields_limits_and_errors(seeded_sim: SimulatorServer, http: requ
 
 
 def test_order_is_shuffled_not_newest_first_and_stable(seeded_sim: SimulatorServer, http: requests.Session) -> None:
-    params = {"createTime>=": "2000", "pageSize": 250}
+    params = {"createTime>": "2000", "pageSize": 250}
     first = list_all(http, seeded_sim, **params)
     second = list_all(http, seeded_sim, **params)
     ids = [f["id"] for f in first]
@@ -138,7 +170,7 @@ def test_order_is_shuffled_not_newest_first_and_stable(seeded_sim: SimulatorServ
     times = [ms_of(f["createTime"]) for f in first]
     assert times != sorted(times, reverse=True)
     assert times != sorted(times)
-    top10 = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>=": "2000", "pageSize": "10"}).json()
+    top10 = http.get(f"{seeded_sim.api_base}/faxes", params={"createTime>": "2000", "pageSize": "10"}).json()
     newest = sorted(seeded_sim.store.all_faxes(), key=lambda f: f["createTime"], reverse=True)[:10]
     assert {f["id"] for f in top10["faxes"]} != {f["id"] for f in newest}
 
@@ -154,7 +186,7 @@ def test_order_is_never_newest_first_even_for_two_faxes(start_sim: Callable[...,
 
 def test_no_shuffle_lists_newest_first(start_sim: Callable[..., SimulatorServer]) -> None:
     sim = start_sim(shuffle=False, seed_faxes=300, seed_end=SEED_END)
-    body = requests.get(f"{sim.api_base}/faxes", params={"createTime>=": "2000", "pageSize": "300"}, auth=AUTH).json()
+    body = requests.get(f"{sim.api_base}/faxes", params={"createTime>": "2000", "pageSize": "300"}, auth=AUTH).json()
     times = [f["createTime"] for f in body["faxes"]]
     assert times == sorted(times, reverse=True)
 
@@ -259,8 +291,9 @@ def test_send_to_several_and_to_a_failing_number(sim: SimulatorServer, http: req
         json={"to": ["+14155552222", "+15005550001"], "contentUrl": "https://example.com/a.pdf,https://example.com/b"},
     )
     assert response.status_code == 200
-    faxes = response.json()
-    assert isinstance(faxes, list)
+    # Two or more recipients: {"faxes": [...]}, as Sinch's SDKs read it (quirk 6); one: a Fax object.
+    assert set(response.json()) == {"faxes"}
+    faxes = response.json()["faxes"]
     assert [f["to"] for f in faxes] == ["+14155552222", "+15005550001"]
     assert faxes[0]["contentUrl"] == ["https://example.com/a.pdf", "https://example.com/b"]
     ok = wait_for_status(http, sim, faxes[0]["id"], {"COMPLETED", "FAILURE"})
@@ -270,7 +303,7 @@ def test_send_to_several_and_to_a_failing_number(sim: SimulatorServer, http: req
     assert failed["status"] == "FAILURE"
     assert (failed["errorType"], failed["errorCode"], failed["errorMessage"]) == ("CALL_ERROR", 17, "Busy")
     comma = http.post(f"{sim.api_base}/faxes", json={"to": "+14155552222,+14155553333", "contentUrl": "https://x.io"})
-    assert len(comma.json()) == 2
+    assert len(comma.json()["faxes"]) == 2
 
 
 def test_send_multipart(sim: SimulatorServer, http: requests.Session) -> None:
@@ -282,7 +315,7 @@ def test_send_multipart(sim: SimulatorServer, http: requests.Session) -> None:
         files=[("file", ("report.pdf", pdf, "application/pdf"))],
     )  # fmt: skip
     assert response.status_code == 200, response.text
-    faxes = response.json()
+    faxes = response.json()["faxes"]
     assert [f["to"] for f in faxes] == ["+14155552222", "+14155553333"]
     assert faxes[0]["labels"] == {"costCenter": "sales"}
     assert faxes[0]["maxRetries"] == 1

@@ -24,7 +24,7 @@ def run_and_probe(command: list[str]) -> tuple[str, dict[str, object]]:
         assert "listening on http://127.0.0.1:" in line, process.stderr.read() if process.stderr else line
         url = line.split("listening on ", 1)[1].split()[0]
         body = requests.get(
-            f"{url}/v3/projects/cli-project/faxes", params={"createTime>=": "2000"}, auth=AUTH, timeout=10
+            f"{url}/v3/projects/cli-project/faxes", params={"createTime>": "2000"}, auth=AUTH, timeout=10
         )
         assert body.status_code == 200
         first = requests.get(f"{url}/v3/projects/cli-project/services", auth=AUTH, timeout=10)
