@@ -4,35 +4,45 @@ Retries are urllib3's ``Retry`` (shipped with requests and Airflow) with three S
 changes: a 429 is retried for every method (the server refused it, so even a POST is safe to
 repeat), the wait is capped in total, and each retry logs one line without secrets.
 Authentication is a ``requests`` auth object, so it is applied to every request of the session,
-including a retried one, and checks the transport before any credential leaves the process.
+including a retried one, and asks the :class:`CredentialPolicy` before any credential leaves the process.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
+import json
 import logging
 import random
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus
 
+import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
-from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import LocationParseError, MaxRetryError
+from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
+from airflow_provider_sinch._compat import mask_secret
 from airflow_provider_sinch.exceptions import SinchAuthError, SinchInsecureTransportError, SinchResponseError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import requests
     from urllib3.response import BaseHTTPResponse
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Characters no credential-bearing URL may hold: parsers disagree on a backslash (urllib.parse reads
+#: ``https://a\@b/`` as host ``b``, urllib3 connects to ``a``), and a space or control character is never
+#: part of a valid URL.
+UNSAFE_URL_CHARS = re.compile(r"[\\\x00-\x20\x7f]")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -48,18 +58,178 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def check_transport(url: str) -> None:
-    """Refuse to send credentials anywhere but https, or plain http to a loopback host."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and is_loopback_host(parts.hostname):
-        return
-    raise SinchInsecureTransportError(
-        f"Refusing to send Sinch credentials to {parts.scheme}://{parts.hostname}: only https is allowed, "
-        "or plain http to a loopback host (127.0.0.1, ::1, localhost) such as a local simulator. "
-        "Fix the connection's host (API base URL) or OAuth2 token URL (extra auth_url)."
-    )
+def is_sinch_host(host: str) -> bool:
+    """Whether ``host`` is one of Sinch's own (``sinch.com`` or a name under it)."""
+    host = host.lower()
+    return host == "sinch.com" or host.endswith(".sinch.com")
+
+
+def url_origin(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` as urllib3, which opens the connection, reads ``url``."""
+    parsed = parse_url(url)
+    scheme = (parsed.scheme or "").lower()
+    return scheme, (parsed.host or "").lower(), parsed.port or DEFAULT_PORTS.get(scheme, 0)
+
+
+class CredentialPolicy:
+    """The one place that decides where Sinch credentials (key, secret, tokens) may be sent.
+
+    Allowed: the origins (scheme, host, port) the connection names (its API host and its OAuth2 token URL)
+    and ``https://*.sinch.com``; plain ``http://`` only to a loopback host. Every URL is judged as urllib3
+    will send it, which is where the connection goes. The auth objects call :meth:`check` on each prepared
+    request just before they add a header, so retries, redirects and the token request are all covered.
+
+    :param configured: the URLs the connection names; each must itself be allowed.
+    """
+
+    def __init__(self, *configured: str) -> None:
+        for url in configured:
+            reason = self._unsafe(url)
+            if reason:
+                raise SinchInsecureTransportError(
+                    f"Refusing the connection's URL {_shown(url)}: {reason}. Fix the connection's host (API base URL) "
+                    "or OAuth2 token URL (extra auth_url)."
+                )
+        self.origins = frozenset(url_origin(url) for url in configured)
+
+    @staticmethod
+    def _unsafe(url: str) -> str | None:
+        """Why ``url`` may carry no credential whoever names it, or None."""
+        if UNSAFE_URL_CHARS.search(url):
+            return "it contains a backslash, a space or a control character, which HTTP parsers read differently"
+        if url.startswith("//"):
+            return "it has no scheme ('//host/...')"
+        try:
+            scheme, host, _ = url_origin(url)
+        except LocationParseError:
+            return "it is not a valid URL"
+        if scheme not in DEFAULT_PORTS or not host:
+            return "only https:// URLs (or http:// to a loopback host) with a host name are allowed"
+        if scheme == "http" and not is_loopback_host(host):
+            return (
+                "only https is allowed, or plain http to a loopback host (127.0.0.1, ::1, localhost) such as "
+                "a local simulator"
+            )
+        return None
+
+    def refusal(self, url: str) -> str | None:
+        """Why no credential may go to ``url``, or None when it may."""
+        reason = self._unsafe(url)
+        if reason:
+            return reason
+        origin = url_origin(url)
+        if origin in self.origins or (origin[0] == "https" and origin[2] == 443 and is_sinch_host(origin[1])):
+            return None
+        return "it is neither the connection's host, its OAuth2 token URL nor a Sinch API host (https://*.sinch.com)"
+
+    def check(self, url: str) -> None:
+        """Raise :class:`SinchInsecureTransportError` unless credentials may go to ``url``."""
+        reason = self.refusal(url)
+        if reason:
+            raise SinchInsecureTransportError(
+                f"Refusing to send Sinch credentials to {_shown(url)}: {reason}. Pass a path to use the "
+                "connection's host, or fix the connection's host (API base URL) or OAuth2 token URL (extra auth_url)."
+            )
+
+
+def _shown(url: str) -> str:
+    """``scheme://host:port`` of a URL for a message (its path and query may hold phone numbers)."""
+    try:
+        scheme, host, port = url_origin(url)
+    except LocationParseError:
+        return "an unparsable URL"
+    if not scheme:
+        return repr(url.split("?", 1)[0][:80])
+    return f"{scheme}://{host}" if DEFAULT_PORTS.get(scheme) == port else f"{scheme}://{host}:{port}"
+
+
+class PolicySession(requests.Session):
+    """A ``requests.Session`` that keeps a credential on a redirect only to the same origin, as urllib3 sees it.
+
+    requests keeps ``Authorization`` when ``urllib.parse`` reads the same host in the new URL, which a
+    backslash can fake; this session compares the origins urllib3 connects to, and asks the policy.
+    """
+
+    def __init__(self, policy: CredentialPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        headers = prepared_request.headers
+        if "Authorization" not in headers:
+            return  # and no .netrc credentials are added to a redirect either
+        new_url, old_url = prepared_request.url or "", response.request.url or ""
+        try:
+            same = url_origin(new_url) == url_origin(old_url)
+        except LocationParseError:
+            same = False
+        if not same or self.policy.refusal(new_url) is not None:
+            del headers["Authorization"]
+
+
+class Redactor:
+    """Every form of the secrets in use that could reach a message, to scrub from text and mask in logs.
+
+    For a key: the secret, its URL-quoted and JSON-escaped forms, ``id:secret`` and its Basic base64; for an
+    OAuth2 token: the token and its quoted form. One per process, like the token cache and Airflow's masker.
+    """
+
+    #: Shorter strings are not scrubbed: they would mangle unrelated text.
+    MIN_LENGTH = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._forms: list[str] = []
+
+    def add_key(self, key_id: str, key_secret: str) -> None:
+        """Register a key's secret in all its forms."""
+        pair = f"{key_id}:{key_secret}"
+        basic = base64.b64encode(pair.encode()).decode("ascii")
+        self._add(key_secret, *_quoted(key_secret), json.dumps(key_secret)[1:-1], pair, basic, *_quoted(basic))
+
+    def add_token(self, token: str) -> None:
+        """Register an OAuth2 access token."""
+        self._add(token, *_quoted(token))
+
+    def _add(self, *forms: str) -> None:
+        fresh = [form for form in dict.fromkeys(forms) if len(form) >= self.MIN_LENGTH]
+        with self._lock:
+            known = set(self._forms)
+            new = [form for form in fresh if form not in known]
+            if not new:
+                return
+            self._forms = sorted([*self._forms, *new], key=len, reverse=True)  # longest first: no partial leftovers
+        for form in new:
+            mask_secret(form)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every registered form replaced by ``***``."""
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, "***")
+        return text
+
+    def scrub_value(self, value: Any) -> Any:
+        """:meth:`scrub` applied to every string inside lists and dicts (an error's ``details``)."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, list):
+            return [self.scrub_value(item) for item in value]
+        if isinstance(value, dict):
+            return {self.scrub_value(k): self.scrub_value(v) for k, v in value.items()}
+        return value
+
+
+def _quoted(text: str) -> tuple[str, ...]:
+    return quote(text, safe=""), quote(text), quote_plus(text)
+
+
+REDACTOR = Redactor()
+
+
+def redact(text: str) -> str:
+    """``text`` without any form of any Sinch secret or token this process uses (see :class:`Redactor`)."""
+    return REDACTOR.scrub(text)
 
 
 class SinchRetry(Retry):
@@ -216,10 +386,14 @@ class TimeoutHTTPAdapter(HTTPAdapter):
 
 
 class SinchBasicAuth(HTTPBasicAuth):
-    """HTTP Basic auth with the key ID and key secret, only over https or to loopback."""
+    """HTTP Basic auth with the key ID and key secret, only to where the policy allows."""
+
+    def __init__(self, username: str, password: str, policy: CredentialPolicy) -> None:
+        super().__init__(username, password)
+        self.policy = policy
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        check_transport(r.url or "")
+        self.policy.check(r.url or "")
         return super().__call__(r)
 
     def __repr__(self) -> str:
@@ -249,7 +423,8 @@ class SinchOAuth2Auth(AuthBase):
     :param token_url: the token endpoint.
     :param session_factory: returns the session used to POST to the token endpoint.
     :param timeout: timeout of the token request.
-    :param on_token: called with each new token (the hook registers it with the secrets masker).
+    :param policy: where the key and the tokens may be sent.
+    :param on_token: called with each new token (the hook registers it with the redactor).
     """
 
     #: Renew a token this many seconds before Sinch says it expires.
@@ -262,14 +437,16 @@ class SinchOAuth2Auth(AuthBase):
         token_url: str,
         session_factory: Callable[[], requests.Session],
         timeout: float,
+        policy: CredentialPolicy,
         on_token: Callable[[str], None] | None = None,
     ) -> None:
         self.key_id = key_id
-        self._key_secret = key_secret
         self.token_url = token_url
         self._session_factory = session_factory
         self.timeout = timeout
+        self.policy = policy
         self._on_token = on_token
+        self._token_auth = SinchBasicAuth(key_id, key_secret, policy)
         self.token_requests = 0
         secret_digest = hashlib.sha256(key_secret.encode()).hexdigest()
         self._cache_key = (token_url, key_id, secret_digest)
@@ -291,11 +468,10 @@ class SinchOAuth2Auth(AuthBase):
             return token
 
     def _fetch_token(self) -> tuple[str, float]:
-        check_transport(self.token_url)
         response = self._session_factory().post(
             self.token_url,
             data={"grant_type": "client_credentials"},
-            auth=HTTPBasicAuth(self.key_id, self._key_secret),
+            auth=self._token_auth,  # checks the prepared token URL against the policy first
             timeout=self.timeout,
         )
         self.token_requests += 1
@@ -325,7 +501,7 @@ class SinchOAuth2Auth(AuthBase):
         return token, expires_in
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        check_transport(r.url or "")
+        self.policy.check(r.url or "")
         r.headers["Authorization"] = f"Bearer {self.get_token()}"
         r.register_hook("response", self._retry_on_expired)
         return r
@@ -334,14 +510,17 @@ class SinchOAuth2Auth(AuthBase):
         if r.status_code != 401 or "expired" not in r.headers.get("WWW-Authenticate", "").lower():
             return r
         request = r.request
-        if getattr(request, "_sinch_token_renewed", False):
+        sent = request.headers.get("Authorization") or ""
+        # A redirect hop to another origin had its Authorization removed (PolicySession.rebuild_auth): a 401
+        # from there is not ours to answer with a new token.
+        if not sent.startswith("Bearer ") or getattr(request, "_sinch_token_renewed", False):
             return r
-        stale = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        self.policy.check(request.url or "")
         r.content  # noqa: B018 - read the small 401 body so the connection goes back to the pool
         r.close()
         retry = request.copy()
         retry._sinch_token_renewed = True  # type: ignore[attr-defined]
-        retry.headers["Authorization"] = f"Bearer {self.get_token(stale=stale)}"
+        retry.headers["Authorization"] = f"Bearer {self.get_token(stale=sent.removeprefix('Bearer '))}"
         assert r.connection is not None
         new = r.connection.send(retry, **kwargs)
         new.history.append(r)

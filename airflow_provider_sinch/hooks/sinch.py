@@ -24,7 +24,7 @@ from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from airflow_provider_sinch import __version__
-from airflow_provider_sinch._compat import BaseHook, mask_secret
+from airflow_provider_sinch._compat import BaseHook
 from airflow_provider_sinch._fax import (
     DOWNLOAD_CHUNK,
     FAX_DIRECTIONS,
@@ -34,6 +34,7 @@ from airflow_provider_sinch._fax import (
     SEND_OPTIONS,
     TERMINAL_FAX_STATUSES,
     sort_newest_first,
+    validate_content_url,
     validate_e164,
     validate_fax_id,
 )
@@ -63,13 +64,17 @@ from airflow_provider_sinch.get_provider_info import (
     UI_FIELD_BEHAVIOUR,
 )
 from airflow_provider_sinch.hooks._http import (
+    REDACTOR,
     RETRY_STATUSES,
+    UNSAFE_URL_CHARS,
+    CredentialPolicy,
+    PolicySession,
     SinchBasicAuth,
     SinchOAuth2Auth,
     SinchRetry,
     TimeoutHTTPAdapter,
-    check_transport,
     is_loopback_host,
+    redact,
     shared_rate_limiter,
 )
 
@@ -97,6 +102,10 @@ MIN_SPLIT = timedelta(seconds=1)
 
 #: How many times ``list_faxes`` pages through a listing that changed under it before it settles for it.
 LISTING_PASSES = 3
+#: What Sinch's Node SDK asks for on JSON calls (the list endpoint can also answer text/csv).
+JSON_ACCEPT = {"Accept": "application/json"}
+#: A download asks for the PDF unencoded, so its size can be checked against Content-Length.
+PDF_ACCEPT = {"Accept": "application/pdf", "Accept-Encoding": "identity"}
 #: Retry backoff: 0.5 s, 1 s, 2 s, ... up to 30 s, plus up to 0.25 s of jitter.
 BACKOFF_FACTOR, BACKOFF_MAX, BACKOFF_JITTER = 0.5, 30.0, 0.25
 
@@ -337,8 +346,13 @@ class SinchHook(BaseHook):
         """The validated connection settings (read from Airflow on first use, not in ``__init__``)."""
         conn = self.get_connection(self.sinch_conn_id)
         settings = parse_connection(conn, **self._overrides)
-        mask_secret(settings.key_secret)
+        REDACTOR.add_key(settings.key_id, settings.key_secret)  # the secret in every form, masked and scrubbed
         return settings
+
+    @cached_property
+    def credential_policy(self) -> CredentialPolicy:
+        """Where this connection's credentials may go: its host, its token URL and ``https://*.sinch.com``."""
+        return CredentialPolicy(self.settings.host, self.settings.token_url)
 
     @property
     def project_id(self) -> str:
@@ -372,7 +386,7 @@ class SinchHook(BaseHook):
             logger=self.log,
             limiter=limiter,
         )
-        session = requests.Session()
+        session = PolicySession(self.credential_policy)
         session.headers["User-Agent"] = f"airflow-provider-sinch/{__version__}"
         adapter = TimeoutHTTPAdapter(
             max_retries=retry, timeout=settings.timeout, ca_bundle=settings.ca_bundle, limiter=limiter, pool_maxsize=16
@@ -393,9 +407,10 @@ class SinchHook(BaseHook):
                 settings.token_url,
                 session_factory=lambda: self._token_session,
                 timeout=settings.timeout,
-                on_token=mask_secret,
+                policy=self.credential_policy,
+                on_token=REDACTOR.add_token,
             )
-        return SinchBasicAuth(settings.key_id, settings.key_secret)
+        return SinchBasicAuth(settings.key_id, settings.key_secret, self.credential_policy)
 
     @cached_property
     def _token_session(self) -> requests.Session:
@@ -423,22 +438,28 @@ class SinchHook(BaseHook):
 
         ``faxes/ID`` resolves to ``{host}/v3/projects/{project_id}/faxes/ID``; a path starting with ``/``
         resolves against the host; an absolute URL must be ``https://*.sinch.com`` or the connection's
-        host. ``{project_id}`` placeholders are filled in.
+        host. ``{project_id}`` placeholders are filled in. A path starting with ``//`` (it would name another
+        host) and any backslash, space or control character are refused.
         """
+        if path_or_url.startswith("//") or UNSAFE_URL_CHARS.search(path_or_url):
+            why = (
+                "it starts with '//', which names another host"
+                if path_or_url.startswith("//")
+                else "it contains a backslash, a space or a control character, which HTTP parsers read differently"
+            )
+            raise SinchConnectionConfigError(
+                f"Refusing the path or URL {path_or_url[:80]!r}: {why}. Pass a path such as 'faxes/ID' or an "
+                "https://*.sinch.com URL."
+            )
         path_or_url = path_or_url.replace("{project_id}", quote(self.settings.project_id, safe=""))
-        if "://" not in path_or_url:
-            return urljoin(self.api_base_url, path_or_url)
-        parts = urlsplit(path_or_url)
-        host = (parts.hostname or "").lower()
-        own = urlsplit(self.settings.host)
-        if (parts.scheme == "https" and (host == "sinch.com" or host.endswith(".sinch.com"))) or (
-            parts.scheme == own.scheme and parts.netloc == own.netloc
-        ):
-            return path_or_url
-        raise SinchConnectionConfigError(
-            f"Refusing to send Sinch credentials to {parts.scheme}://{parts.netloc}: absolute URLs must be "
-            "https://*.sinch.com or the connection's host. Pass a path to use the connection's host."
-        )
+        url = urljoin(self.api_base_url, path_or_url) if "://" not in path_or_url else path_or_url
+        reason = self.credential_policy.refusal(url)
+        if reason:
+            raise SinchConnectionConfigError(
+                f"Refusing to send Sinch credentials to {urlsplit(url).scheme}://{urlsplit(url).netloc}: {reason}. "
+                "Pass a path to use the connection's host."
+            )
+        return url
 
     def request(
         self,
@@ -459,7 +480,6 @@ class SinchHook(BaseHook):
             ``stream``, ``timeout``, ...). A timeout is always applied.
         """
         url = self.url_for(path_or_url)
-        check_transport(url)
         kwargs.setdefault("timeout", self.settings.timeout)
         path = urlsplit(url).path
         self.request_count += 1
@@ -518,6 +538,7 @@ class SinchHook(BaseHook):
         method = response.request.method if response.request is not None else "?"
         path = urlsplit(response.url).path
         code, message, details = _error_fields(response)
+        message, details = (None if message is None else redact(message)), REDACTOR.scrub_value(details)
         what = f"Sinch {method} {path} answered HTTP {status}"
         if code or message:
             what += f" (code {code}: {message})" if code else f" ({message})"
@@ -537,14 +558,14 @@ class SinchHook(BaseHook):
                 if status == 401
                 else "the access key has no access to this API or project; check its permissions in the Sinch dashboard"
             )
-            raise SinchAuthError(self._scrub(f"{what}: {hint}."), **kwargs)
+            raise SinchAuthError(redact(f"{what}: {hint}."), **kwargs)
         if status == 404:
-            raise SinchNotFoundError(self._scrub(f"{what}: the resource does not exist."), **kwargs)
+            raise SinchNotFoundError(redact(f"{what}: the resource does not exist."), **kwargs)
         if status == 429:
             retries = getattr(response.raw, "retries", None)
             waited = float(getattr(retries, "waited", 0.0) or 0.0)
             raise SinchRateLimitError(
-                self._scrub(
+                redact(
                     f"{what}: rate limited after {self.settings.max_retries} retries and {waited:.1f} s of "
                     "waiting. Basic auth is heavily rate limited by Sinch: use auth_type 'oauth2', lower the "
                     "request rate, or raise max_retries."
@@ -555,19 +576,16 @@ class SinchHook(BaseHook):
         if status in (400, 422):
             error = SinchInvalidRequestError(what, **kwargs)
             violations = "; ".join(f"{v['field']}: {v['description']}" for v in error.field_violations)
-            error.args = (self._scrub(f"{what}: {violations or 'Sinch rejected the request'}."),)
+            error.args = (redact(f"{what}: {violations or 'Sinch rejected the request'}."),)
             raise error
         if status >= 500:
             advice = _outcome_unknown(method) or " Try again later."
-            raise SinchServerError(self._scrub(f"{what}: Sinch had a server error.{advice}"), **kwargs)
-        raise SinchAPIError(self._scrub(f"{what}."), **kwargs)
-
-    def _scrub(self, text: str) -> str:
-        secret = self.settings.key_secret
-        return text.replace(secret, "***") if secret else text
+            raise SinchServerError(redact(f"{what}: Sinch had a server error.{advice}"), **kwargs)
+        raise SinchAPIError(redact(f"{what}."), **kwargs)
 
     def request_json(self, method: str, path_or_url: str, **kwargs: Any) -> Any:
         """Like :meth:`request`, returning the parsed JSON body (``None`` for an empty one)."""
+        kwargs["headers"] = {**JSON_ACCEPT, **(kwargs.get("headers") or {})}
         response = self.request(method, path_or_url, **kwargs)
         if not response.content:
             return None
@@ -586,7 +604,7 @@ class SinchHook(BaseHook):
         try:
             next(self.list_fax_pages(self.fax_list_params(), page_size=1))
         except Exception as exc:
-            return False, str(exc)
+            return False, redact(str(exc))
         return True, (
             f"Connected to the Sinch Fax API for project {self.settings.project_id} "
             f"with {self.settings.auth_type} auth."
@@ -837,7 +855,7 @@ class SinchHook(BaseHook):
         writer = _HashingWriter(fh)
         try:
             while True:
-                response = self.request("GET", path, stream=True)
+                response = self.request("GET", path, stream=True, headers=PDF_ACCEPT)
                 expected = response.headers.get("Content-Length")
                 skip = writer.size
                 try:
@@ -902,6 +920,8 @@ class SinchHook(BaseHook):
         for number in recipients:
             validate_e164(number)
         urls = [content_urls] if isinstance(content_urls, str) else list(content_urls or [])
+        for url in urls:
+            validate_content_url(url)
         if not files and not urls:
             raise ValueError("Give files or content_urls: a fax needs at least one document.")
         unknown = sorted(set(options) - set(SEND_OPTIONS))
@@ -910,16 +930,31 @@ class SinchHook(BaseHook):
         fields = {SEND_OPTIONS[k]: v for k, v in options.items() if v is not None}
         if "from" in fields:
             validate_e164(fields["from"], field="from_number")
-        if files:
-            body = self._send_multipart(recipients, files, urls, fields)
-        else:
-            payload: dict[str, Any] = {"to": recipients[0] if len(recipients) == 1 else recipients}
-            payload["contentUrl"] = urls[0] if len(urls) == 1 else urls
-            payload.update(fields)
-            body = self.request_json("POST", "faxes", json=payload)
+        opened: list[IO[bytes]] = []
+        try:
+            parts = _file_parts(files or [], opened)
+            if parts and "coverPageData" not in fields:
+                body = self._send_multipart(recipients, parts, urls, fields)
+            else:
+                # JSON: no files, or cover page data, which Sinch documents for JSON only (neither SDK sends it
+                # as multipart): the files then go base64-encoded, as Sinch's JSON body takes them.
+                payload: dict[str, Any] = {"to": recipients[0] if len(recipients) == 1 else recipients}
+                if urls:
+                    payload["contentUrl"] = urls[0] if len(urls) == 1 else urls
+                if parts:
+                    payload["files"] = [
+                        self.encode_file_for_json(_read_all(content), _file_type(name)) for name, content, _ in parts
+                    ]
+                payload.update(fields)
+                body = self.request_json("POST", "faxes", json=payload)
+        finally:
+            for fh in opened:
+                fh.close()
         return sent_faxes(body)
 
-    def _send_multipart(self, recipients: list[str], files: list[Any], urls: list[str], fields: dict[str, Any]) -> Any:
+    def _send_multipart(
+        self, recipients: list[str], parts: list[tuple[str, Any, str]], urls: list[str], fields: dict[str, Any]
+    ) -> Any:
         data: list[tuple[str, str]] = [("to", number) for number in recipients]
         if urls:
             data.append(("contentUrl", ",".join(urls)))
@@ -930,28 +965,8 @@ class SinchHook(BaseHook):
                 data.append((name, "true" if value else "false"))
             else:
                 data.append((name, str(value)))
-        parts: list[tuple[str, tuple[str, Any, str]]] = []
-        opened: list[IO[bytes]] = []
-        try:
-            for index, item in enumerate(files):
-                if isinstance(item, (str, os.PathLike)):
-                    opened.append(open(item, "rb"))  # noqa: SIM115 - closed in finally
-                    parts.append(("file", (Path(item).name, opened[-1], _content_type(str(item)))))
-                elif isinstance(item, tuple) and len(item) == 2:
-                    name, content = item
-                    parts.append(("file", (str(name), content, _content_type(str(name)))))
-                elif hasattr(item, "read"):
-                    name = Path(getattr(item, "name", f"document-{index}.pdf")).name
-                    parts.append(("file", (name, item, _content_type(name))))
-                else:
-                    raise ValueError(
-                        f"files[{index}] is a {type(item).__name__}; give a path, (filename, bytes) or a "
-                        "binary file object."
-                    )
-            return self.request_json("POST", "faxes", data=data, files=parts)
-        finally:
-            for fh in opened:
-                fh.close()
+        files = [("file", part) for part in parts]
+        return self.request_json("POST", "faxes", data=data, files=files)
 
     @staticmethod
     def encode_file_for_json(content: bytes, file_type: str = "PDF") -> dict[str, str]:
@@ -1011,6 +1026,39 @@ _CONTENT_TYPES = {
 
 def _content_type(name: str) -> str:
     return _CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+#: Sinch's JSON ``fileType`` for a file name's extension.
+_FILE_TYPES = {".pdf": "PDF", ".docx": "DOCX", ".tif": "TIF", ".tiff": "TIF", ".jpg": "JPG", ".jpeg": "JPG",
+               ".txt": "TXT", ".html": "HTML", ".htm": "HTML", ".png": "PNG"}  # fmt: skip
+
+
+def _file_type(name: str) -> str:
+    return _FILE_TYPES.get(Path(name).suffix.lower(), "PDF")
+
+
+def _file_parts(files: list[Any], opened: list[IO[bytes]]) -> list[tuple[str, Any, str]]:
+    """``(filename, content, content type)`` of each document; files opened here are added to ``opened``."""
+    parts: list[tuple[str, Any, str]] = []
+    for index, item in enumerate(files):
+        if isinstance(item, (str, os.PathLike)):
+            opened.append(open(item, "rb"))  # noqa: SIM115 - the caller closes it
+            parts.append((Path(item).name, opened[-1], _content_type(str(item))))
+        elif isinstance(item, tuple) and len(item) == 2:
+            name, content = item
+            parts.append((str(name), content, _content_type(str(name))))
+        elif hasattr(item, "read"):
+            name = Path(getattr(item, "name", f"document-{index}.pdf")).name
+            parts.append((name, item, _content_type(name)))
+        else:
+            raise ValueError(
+                f"files[{index}] is a {type(item).__name__}; give a path, (filename, bytes) or a binary file object."
+            )
+    return parts
+
+
+def _read_all(content: Any) -> bytes:
+    return content.read() if hasattr(content, "read") else bytes(content)
 
 
 class _HashingWriter:

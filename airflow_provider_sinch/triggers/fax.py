@@ -27,6 +27,7 @@ from airflow_provider_sinch.exceptions import (
     SinchRateLimitError,
     SinchServerError,
 )
+from airflow_provider_sinch.hooks._http import redact
 from airflow_provider_sinch.hooks.sinch import (
     FAX_DIRECTIONS,
     FAX_STATUSES,
@@ -147,7 +148,7 @@ class FaxTrigger(BaseTrigger):
                 try:
                     faxes = await asyncio.to_thread(find_matching_faxes, hook, **self.criteria)
                 except (SinchError, ValueError) as exc:
-                    yield TriggerEvent({"status": "error", "message": str(exc)})
+                    yield TriggerEvent({"status": "error", "message": redact(str(exc))})
                     return
                 if faxes:
                     self.log.info("Wait over: %d matching faxes", len(faxes))
