@@ -24,8 +24,10 @@ from airflow_provider_sinch._fax import (
     SEND_OPTIONS,
     TERMINAL_FAX_STATUSES,
     sort_newest_first,
+    validate_content_url,
     validate_e164,
     validate_fax_id,
+    validate_file_name,
 )
 from airflow_provider_sinch._time import UTC, format_create_time, to_utc
 from airflow_provider_sinch.exceptions import (
@@ -466,6 +468,8 @@ class DownloadFaxOperator(BaseOperator):
         self.sinch_conn_id = sinch_conn_id
         if not is_template(fax_id):
             fax_id_of(fax_id)
+        if not is_template(filename):
+            _file_name(filename, "")
         if chunk_size < 1:
             raise FaxSelectionError(f"chunk_size={chunk_size!r} must be at least 1 byte.")
         if destination in (None, ""):
@@ -480,10 +484,15 @@ class DownloadFaxOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         fax_id = fax_id_of(self.fax_id)
+        name = _file_name(self.filename, fax_id)
         fs, folder = resolve_storage(self.destination, self.destination_conn_id)
-        name = str(self.filename).replace("{fax_id}", fax_id)
         path = posixpath.join(folder, name)
         url = fs.unstrip_protocol(path)
+        if fs.isdir(path):  # a symlink to a folder too: the download would be moved into it
+            raise FaxSelectionError(
+                f"{url} is a folder, not a file: fax {fax_id} cannot be stored there. Remove it, or choose another "
+                "destination or filename."
+            )
         stored = None if self.overwrite else self._verified_copy(fs, path)
         if stored is not None:
             self.log.info("Fax %s is already stored at %s with a matching SHA-256: skipped", fax_id, url)
@@ -521,7 +530,7 @@ class DownloadFaxOperator(BaseOperator):
     def _download(self, fs: AbstractFileSystem, path: str, fax_id: str) -> dict[str, Any]:
         """Stream to a temporary name, move it to ``path`` when complete, then write the ``.sha256`` file."""
         parent, name = posixpath.split(path)
-        temp = posixpath.join(parent, f".{name}.{uuid.uuid4().hex[:12]}.part")
+        temp = _temp_name(path)
         if _is_local(fs):
             fs.makedirs(parent, exist_ok=True)
         try:
@@ -531,14 +540,22 @@ class DownloadFaxOperator(BaseOperator):
                 if _is_local(fs):
                     fh.flush()
                     os.fsync(fh.fileno())
-            fs.mv(temp, path)
+            _commit(fs, temp, path)
         except BaseException:
             with contextlib.suppress(Exception):
                 if fs.exists(temp):
                     fs.rm(temp)
             raise
-        with fs.open(f"{path}.sha256", "wb") as fh:
-            fh.write(f"{result['sha256']}  {name}\n".encode())
+        _write_new_file(fs, f"{path}.sha256", f"{result['sha256']}  {name}\n".encode())
+        try:
+            info = fs.info(path)
+        except FileNotFoundError:
+            info = {}
+        if info.get("type") != "file" or info.get("size") != result["bytes"]:
+            raise SinchDownloadError(
+                f"Fax {fax_id} was downloaded but is not a file of {result['bytes']} bytes at "
+                f"{fs.unstrip_protocol(path)} after it was moved there; run the task again."
+            )
         return result
 
     def _verify_commit(self, fs: AbstractFileSystem, path: str, result: dict[str, Any]) -> None:
@@ -549,6 +566,55 @@ class DownloadFaxOperator(BaseOperator):
                 f"The stored copy of fax {result['fax_id']} ({size} bytes) differs from the download "
                 f"({result['bytes']} bytes); its content was NOT deleted from Sinch. Run the task again."
             )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _file_name(template: Any, fax_id: str) -> str:
+    """The file name for a fax: ``template``, a plain name inside the destination, with ``{fax_id}`` filled in.
+
+    A validated fax ID holds only letters, digits, ``-`` and ``_``, so filling it in keeps the name plain.
+    """
+    try:
+        return validate_file_name(template).replace("{fax_id}", fax_id)
+    except ValueError as exc:
+        raise FaxSelectionError(str(exc)) from None
+
+
+def _temp_name(path: str) -> str:
+    parent, name = posixpath.split(path)
+    return posixpath.join(parent, f".{name}.{uuid.uuid4().hex[:12]}.part")
+
+
+def _commit(fs: AbstractFileSystem, temp: str, path: str) -> None:
+    """Move a complete temporary file to ``path``, replacing a file or a link there, never moving into a folder.
+
+    A local rename replaces a symlink itself rather than writing through it, and fails on a folder; other
+    filesystems' ``mv`` may move into a folder, so a folder at ``path`` is refused first.
+    """
+    if _is_local(fs):
+        os.replace(temp, path)
+        return
+    if fs.isdir(path):
+        raise FaxSelectionError(f"{fs.unstrip_protocol(path)} is a folder, not a file; remove it or choose a new name.")
+    fs.mv(temp, path)
+
+
+def _write_new_file(fs: AbstractFileSystem, path: str, content: bytes) -> None:
+    """Write ``content`` to ``path`` by a temporary file and a rename: never through an existing symlink."""
+    temp = _temp_name(path)
+    try:
+        with fs.open(temp, "wb") as fh:
+            fh.write(content)
+        _commit(fs, temp, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            if fs.exists(temp):
+                fs.rm(temp)
+        raise
 
 
 def fax_failures(faxes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -711,10 +777,34 @@ class SendFaxOperator(BaseOperator):
         no_urls = self.content_urls is None or self.content_urls in ("", [])
         if no_files and no_urls:
             raise FaxSelectionError("Give files or content_urls: a fax needs at least one document.")
+        for name in ("labels", "cover_page_data", "options"):
+            value = getattr(self, name)
+            if value is not None and not is_template(value) and not isinstance(value, dict):
+                raise FaxSelectionError(
+                    f"{name} is a {type(value).__name__} ({_short(value)}), not a dict of names to values. A template "
+                    "renders to a string: template the values inside a dict instead, e.g. "
+                    f"{name}={{'ref': '{{{{ run_id }}}}'}}, or set render_template_as_native_obj=True on the DAG."
+                )
         if isinstance(self.options, dict):
             unknown = sorted(set(self.options) - set(SEND_OPTIONS))
             if unknown:
                 raise FaxSelectionError(f"Unknown send option(s) {unknown}; allowed: {sorted(SEND_OPTIONS)}.")
+        files = self.files if isinstance(self.files, (list, tuple)) else [self.files]
+        for index, item in enumerate(files):
+            if item is not None and not is_template(item) and not isinstance(item, (str, os.PathLike)):
+                raise FaxSelectionError(
+                    f"files[{index}] is a {type(item).__name__}; give a path, a URL or an ObjectStoragePath."
+                )
+        if not no_urls and not is_template(self.content_urls):
+            urls = [self.content_urls] if isinstance(self.content_urls, str) else self.content_urls
+            if not isinstance(urls, (list, tuple)):
+                raise FaxSelectionError(f"content_urls is a {type(urls).__name__}; give a URL or a list of URLs.")
+            for url in urls:
+                if not is_template(url):
+                    try:
+                        validate_content_url(url)
+                    except ValueError as exc:
+                        raise FaxSelectionError(str(exc)) from None
         return recipients
 
     @staticmethod

@@ -53,7 +53,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164 = re.compile(r"\+[1-9]\d{6,14}")  # fullmatch: "$" matches before a trailing newline
 _PROJECT_PATH = re.compile(r"^/v3/projects/([^/]+)(?:/|$)")
 _DOWNLOAD_PATH = re.compile(r"/faxes/[^/]+/file(?:\.[^/]+)?$")
 _LIST_PATH = re.compile(r"^/v3/projects/[^/]+/(faxes|services)$")
@@ -731,14 +731,14 @@ async def _send_fax(sim: SimulatorApp, request: Request) -> Response:
     recipients = _split_numbers(data.get("to")) if data.get("to") not in (None, "", []) else []
     if not recipients:
         violations.append(("to", "At least one recipient phone number is required."))
-    elif any(not E164.match(n) for n in recipients):
+    elif any(not E164.fullmatch(n) for n in recipients):
         violations.append(("to", _PHONE_VIOLATION))
     service_id = data.get("serviceId") or sim.store.default_service_id
     service = sim.store.get_service(str(service_id))
     if service is None:
         violations.append(("serviceId", f"Service {service_id} not found."))
     sender = data.get("from") or (service or {}).get("defaultFrom") or sim.store.project_numbers[0]
-    if not isinstance(sender, str) or not E164.match(sender):
+    if not isinstance(sender, str) or not E164.fullmatch(sender):
         violations.append(("from", _PHONE_VIOLATION))
 
     for index, item in enumerate(data.get("files") or []):
