@@ -131,13 +131,14 @@ class Simulator:
             "--seed-period-days", "30",  # a month of faxes, the newest minutes old
             "--seed", str(self.seed),
             "--key-id", self.key_id,
-            "--key-secret", self.key_secret,
             "--project-id", self.project_id,
         ]  # fmt: skip
+        # The secret goes by the environment: on the command line `ps` would show it to every local user.
+        env = {**os.environ, "SINCH_SIMULATOR_KEY_SECRET": self.key_secret}
         with self.log_path.open("wb") as log, deferred_interrupts():
             # Its own session: a Ctrl-C in the terminal reaches only this script, which then stops it in order.
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

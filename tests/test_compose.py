@@ -165,7 +165,9 @@ def test_sinch_default_points_at_the_simulator_over_verified_https(resolved: dic
     conn.set_extra(json.dumps({**conn.extra_dejson, "ca_bundle": str(cert)}))
     settings = parse_connection(conn)
     assert settings.host == "https://sinch-simulator:8080"  # https: plain http would be refused
-    assert (settings.key_id, settings.key_secret) == (sim["--key-id"], sim["--key-secret"])
+    assert "--key-secret" not in sim, "a secret on the command line is visible to every local user (ps)"
+    secret = services["sinch-simulator"]["environment"]["SINCH_SIMULATOR_KEY_SECRET"]
+    assert (settings.key_id, settings.key_secret) == (sim["--key-id"], secret)
     assert settings.project_id == sim["--project-id"]
     assert settings.auth_type == "basic"
     names = x509.load_pem_x509_certificate(cert.read_bytes()).extensions.get_extension_for_class(

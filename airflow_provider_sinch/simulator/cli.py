@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import os
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_provider_sinch.simulator.config import SimulatorConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+
+#: The environment variable the key secret is read from when neither flag gives it.
+SECRET_ENV = "SINCH_SIMULATOR_KEY_SECRET"
 
 
 def _is_loopback(host: str) -> bool:
@@ -58,7 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     creds = parser.add_argument_group("credentials")
     creds.add_argument("--key-id", default=defaults.key_id)
-    creds.add_argument("--key-secret", default=defaults.key_secret)
+    creds.add_argument(
+        "--key-secret",
+        default=None,
+        help=f"the key secret; visible to every local user in the process list, so prefer --key-secret-file or "
+        f"the {SECRET_ENV} environment variable (default {defaults.key_secret})",
+    )
+    creds.add_argument("--key-secret-file", default=None, help="read the key secret from this file (one line)")
     creds.add_argument("--project-id", default=defaults.project_id)
     creds.add_argument("--token-ttl", type=float, default=defaults.token_ttl, help="access token lifetime, seconds")
 
@@ -101,12 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def key_secret(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> str:
+    """The key secret: ``--key-secret``, else ``--key-secret-file``, else ``$SINCH_SIMULATOR_KEY_SECRET``."""
+    if args.key_secret:
+        return str(args.key_secret)
+    if args.key_secret_file:
+        secret = Path(args.key_secret_file).read_text().strip()
+        if not secret:
+            raise ValueError(f"--key-secret-file {args.key_secret_file} is empty")
+        return secret
+    return environ.get(SECRET_ENV) or SimulatorConfig().key_secret
+
+
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     """Build the ``SimulatorConfig`` for parsed arguments."""
     defaults = SimulatorConfig()
     return SimulatorConfig(
         key_id=args.key_id,
-        key_secret=args.key_secret,
+        key_secret=key_secret(args),
         project_id=args.project_id,
         seed=args.seed,
         seed_faxes=args.seed_faxes,
@@ -133,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if not 0.0 <= args.fail_rate <= 1.0:
         parser.error("--fail-rate must be between 0 and 1")
+    try:
+        config = config_from_args(args)
+    except (OSError, ValueError) as exc:
+        parser.error(f"cannot read the key secret: {exc}")
 
     import uvicorn
 
@@ -142,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.access_log:
         logging.getLogger("airflow_provider_sinch.simulator.access").setLevel(logging.INFO)
-    app = SimulatorApp(config_from_args(args), access_log=args.access_log)
+    app = SimulatorApp(config, access_log=args.access_log)
     prefix = args.fault_path_prefix
     fail = {"status": args.fail_status, "path_prefix": prefix, "retry_after": args.fail_retry_after}
     if args.fail_next:
