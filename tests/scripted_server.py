@@ -8,6 +8,7 @@ every request it received.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections import deque
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 
 @dataclass
@@ -49,7 +51,8 @@ class Seen:
 class ScriptedServer:
     """Answers requests to a path prefix from a queue of :class:`Reply`; a default answers the rest."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", *, tls: tuple[Path, Path] | None = None) -> None:
+        """:param host: the loopback address to bind; :param tls: ``(cert, key)`` to serve https with."""
         self.seen: list[Seen] = []
         self.scripts: dict[str, deque[Reply | Callable[[Seen], Reply]]] = {}
         self.defaults: dict[str, Reply | Callable[[Seen], Reply]] = {}
@@ -80,9 +83,16 @@ class ScriptedServer:
 
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _handle
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.port = self.httpd.server_address[1]
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://{host}:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def _next(self, seen: Seen) -> Reply:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.reliability.report import DOC, WRITE_ENV  # noqa: E402
 
-SECTIONS = ("fault-matrix", "operator-faults", "bad-input", "secrets", "exactly-once", "load")
+SECTIONS = ("fault-matrix", "operator-faults", "bad-input", "secrets", "credential-boundary", "exactly-once", "load")
 
 TEMPLATE = """\
 # Reliability and security
@@ -84,6 +84,21 @@ simulator's own access and error logs, and the bytes of the metadata database.
 Not covered here: the API server's UI and REST answers (connection form, task logs served over HTTP),
 which the browser test in `tests/e2e` scans; and log shipping to remote handlers, which this repository
 does not configure.
+
+### Credential boundary
+
+Credentials go only to the hosts the connection names: its API host, its OAuth2 token URL and
+`https://*.sinch.com`, over plain http only to loopback. One policy (`CredentialPolicy` in
+`hooks/_http.py`) decides, judging each URL as urllib3 will send it, in the auth object just before a
+header is added, so the token request, every retry and every redirect hop are covered. A redirect keeps a
+credential only to the same scheme, host and port; the expired-token retry never follows a redirect.
+Every form of a secret (the value, `id:secret`, its Basic base64, their URL-quoted forms, each token
+issued) is scrubbed from error messages, `test_connection` results and trigger events, and registered
+with Airflow's secrets masker. Each row below is one of the findings of an attacker-style review, tried
+against capture servers on a second loopback address.
+
+<!-- credential-boundary:begin -->
+<!-- credential-boundary:end -->
 
 ## 4. Exactly-once delivery
 
