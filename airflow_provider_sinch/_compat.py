@@ -20,10 +20,12 @@ if AIRFLOW_V_3:
         Context,
         PokeReturnValue,
     )
+    from airflow.sdk.bases.notifier import BaseNotifier
     from airflow.sdk.log import mask_secret
 else:  # Airflow 2.10 / 2.11
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
     from airflow.models import BaseOperator  # type: ignore[no-redef]
+    from airflow.notifications.basenotifier import BaseNotifier  # type: ignore[no-redef]
     from airflow.sensors.base import (  # type: ignore[no-redef]
         BaseSensorOperator,
         PokeReturnValue,
@@ -52,6 +54,7 @@ __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3",
     "BaseHook",
+    "BaseNotifier",
     "BaseOperator",
     "BaseSensorOperator",
     "Context",

@@ -20,6 +20,14 @@ class SinchConnectionConfigError(SinchError, ValueError):
     """The Airflow connection (or a hook argument) is incomplete or malformed."""
 
 
+class SinchArgumentError(SinchError, ValueError):
+    """An argument of an operator, sensor, trigger or notifier is invalid; the message names it."""
+
+
+class FaxSelectionError(SinchArgumentError):
+    """An argument of a fax operator or sensor is invalid (unknown direction or status, bad limit or window)."""
+
+
 class SinchInsecureTransportError(SinchError, ValueError):
     """Credentials would be sent over plain ``http://`` to a host that is not loopback."""
 

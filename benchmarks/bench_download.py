@@ -36,7 +36,7 @@ def client(kind: str, url: str, fax_id: str, size: int) -> dict[str, float]:
         hook.get_conn()  # connection settings and session exist before the baseline RSS
 
         def download(fh: object) -> int:
-            return int(hook.download_fax(fax_id, fh)["bytes"])  # type: ignore[arg-type]
+            return int(hook.fax.download_fax(fax_id, fh)["bytes"])  # type: ignore[arg-type]
 
     else:
         session = c.bare_session()

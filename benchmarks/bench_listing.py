@@ -1,6 +1,6 @@
 """Listing throughput: every fax of 13 months (10,000) through SinchHook.list_faxes vs the alternatives.
 
-- ours: ``list(SinchHook().list_faxes(created_after=...))``, a new hook per run;
+- ours: ``list(SinchHook().fax.list_faxes(created_after=...))``, a new hook per run;
 - bare: a plain ``requests.Session`` page loop with the same query and page size (the practical limit);
 - http provider: ``HttpOperator(method="GET", pagination_function=...)``, what users write today
   (installed for the benchmarks only).
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def ours() -> None:
             hook = SinchHook()
-            got["ours"] = len(list(hook.list_faxes(created_after=created_after)))
+            got["ours"] = len(list(hook.fax.list_faxes(created_after=created_after)))
             hook.close()
 
         def bare() -> None:

@@ -39,14 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         def one_hook() -> None:
             hook = SinchHook(auth_type="oauth2")
             for _ in range(calls):
-                hook.request_json("GET", "faxes", params=page)
+                hook.request_json("GET", hook.fax.url("faxes"), params=page)
             hook.close()
 
         def many_hooks() -> None:
             for _ in range(tasks):
                 hook = SinchHook(auth_type="oauth2")
                 for _ in range(calls_per_task):
-                    hook.request_json("GET", "faxes", params=page)
+                    hook.request_json("GET", hook.fax.url("faxes"), params=page)
                 hook.close()
 
         def naive() -> None:

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def ours() -> None:
             hook = SinchHook(auth_type="oauth2")
-            got = len(list(hook.list_faxes(created_after=created_after, page_size=page_size)))
+            got = len(list(hook.fax.list_faxes(created_after=created_after, page_size=page_size)))
             hook.close()
             if got != faxes:
                 raise RuntimeError(f"listed {got} faxes, expected {faxes}")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_provider_sinch.hooks.sinch import parse_connection
+from airflow_provider_sinch.connection import parse_connection
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yaml"

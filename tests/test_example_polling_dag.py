@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from airflow_provider_sinch.hooks.sinch import sort_newest_first
+from airflow_provider_sinch.clients.fax.vocabulary import sort_newest_first
 from airflow_provider_sinch.simulator import SimulatorConfig, SimulatorServer
 from tests.conftest import KEY_ID, KEY_SECRET, PROJECT_ID, run_example_dag, sinch_conn_json, xcom_return_value
 

@@ -186,13 +186,13 @@ def test_delete_from_sinch_only_after_the_stored_copy_is_verified(
     op = DownloadFaxOperator(
         task_id="dl", fax_id=fax["id"], destination=str(tmp_path), delete_from_sinch_after_download=True
     )
-    real_delete = op.hook.delete_fax_content
+    real_delete = op.hook.fax.delete_fax_content
 
     def delete_and_record(fax_id: str) -> None:
         seen_at_delete.append(stored.exists() and (tmp_path / f"{fax['id']}.pdf.sha256").exists())
         real_delete(fax_id)
 
-    op.hook.delete_fax_content = delete_and_record  # type: ignore[method-assign]
+    op.hook.fax.delete_fax_content = delete_and_record  # type: ignore[method-assign]
     result = op.execute({})
     assert result["deleted_from_sinch"] is True
     assert seen_at_delete == [True], "the copy and its checksum were stored before the delete"
@@ -254,10 +254,10 @@ def test_a_failing_write_fails_the_download_and_stops_its_writer_thread(sim: Sim
     fax = store.add_fax(file_size=8 * 1024 * 1024)
     hook = SinchHook()
     with pytest.raises(OSError, match="No space left on device"):
-        hook.download_fax(fax["id"], FullDisk(), chunk_size=64 * 1024)
+        hook.fax.download_fax(fax["id"], FullDisk(), chunk_size=64 * 1024)
     assert not [t for t in threading.enumerate() if t.name == "sinch-download-writer"]
     written = io.BytesIO()
-    result = hook.download_fax(fax["id"], written, chunk_size=64 * 1024)
+    result = hook.fax.download_fax(fax["id"], written, chunk_size=64 * 1024)
     expected = store.file_bytes(fax["id"])
     assert written.getvalue() == expected
     assert result["sha256"] == hashlib.sha256(expected).hexdigest()

@@ -58,7 +58,7 @@ def token_reply(token: str, expires_in: int = 3600) -> Reply:
 def test_basic_auth_header_on_every_call(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     hook = make_hook(monkeypatch, server.url)
     for _ in range(3):
-        assert hook.request_json("GET", "faxes", params={"pageSize": 1}) == EMPTY_LIST
+        assert hook.request_json("GET", hook.fax.url("faxes"), params={"pageSize": 1}) == EMPTY_LIST
     seen = server.requests_to(FAXES)
     assert len(seen) == 3
     assert all(s.headers.get("Authorization") == BASIC for s in seen)
@@ -69,7 +69,7 @@ def test_oauth2_one_token_for_many_calls(server: ScriptedServer, monkeypatch: py
     server.default("/oauth2/token", token_reply("tok-AAA-111"))
     hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
     for _ in range(20):
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
     token_calls = server.requests_to("/oauth2/token")
     assert len(token_calls) == 1
     assert token_calls[0].headers["Authorization"] == BASIC, "key ID/secret as Basic on the token call"
@@ -82,10 +82,10 @@ def test_oauth2_token_renewed_near_expiry(server: ScriptedServer, monkeypatch: p
     # expires_in=2 s: renewed after half its life (margin is min(60 s, expires_in / 2)).
     server.script("/oauth2/token", token_reply("tok-1", expires_in=2), token_reply("tok-2", expires_in=2))
     hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
-    hook.request("GET", "faxes")
-    hook.request("GET", "faxes")
+    hook.request("GET", hook.fax.url("faxes"))
+    hook.request("GET", hook.fax.url("faxes"))
     time.sleep(1.1)
-    hook.request("GET", "faxes")
+    hook.request("GET", hook.fax.url("faxes"))
     assert [s.headers["Authorization"] for s in server.requests_to(FAXES)] == [
         "Bearer tok-1",
         "Bearer tok-1",
@@ -98,7 +98,7 @@ def test_oauth2_401_expired_refreshes_and_retries_once(server: ScriptedServer, m
     expired = Reply(401, None, {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="expired"'})
     server.script(FAXES, expired)
     hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
-    assert hook.request_json("GET", "faxes") == EMPTY_LIST
+    assert hook.request_json("GET", hook.fax.url("faxes")) == EMPTY_LIST
     assert [s.headers["Authorization"] for s in server.requests_to(FAXES)] == ["Bearer tok-old", "Bearer tok-new"]
     assert len(server.requests_to("/oauth2/token")) == 2
 
@@ -109,7 +109,7 @@ def test_oauth2_401_expired_twice_is_an_auth_error(server: ScriptedServer, monke
     server.script(FAXES, expired, expired, expired)
     hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
     with pytest.raises(SinchAuthError, match="key ID and key secret"):
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
     assert len(server.requests_to(FAXES)) == 2, "retried exactly once"
 
 
@@ -117,7 +117,7 @@ def test_oauth2_token_refused(server: ScriptedServer, monkeypatch: pytest.Monkey
     server.default("/oauth2/token", Reply(401, None))
     hook = make_hook(monkeypatch, server.url, auth_type="oauth2", auth_url=server.url + "/oauth2/token")
     with pytest.raises(SinchAuthError, match="OAuth2 token request"):
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
     assert server.requests_to(FAXES) == []
 
 
@@ -125,7 +125,7 @@ def test_429_retry_after_seconds_then_success(server: ScriptedServer, monkeypatc
     server.script(FAXES, Reply(429, None, {"Retry-After": "1"}), Reply(429, None, {"Retry-After": "0"}))
     hook = make_hook(monkeypatch, server.url)
     started = time.monotonic()
-    assert hook.request_json("GET", "faxes") == EMPTY_LIST
+    assert hook.request_json("GET", hook.fax.url("faxes")) == EMPTY_LIST
     assert time.monotonic() - started >= 0.9, "Retry-After: 1 was honoured"
     assert len(server.requests_to(FAXES)) == 3
 
@@ -135,7 +135,7 @@ def test_429_retry_after_http_date(server: ScriptedServer, monkeypatch: pytest.M
     server.script(FAXES, Reply(429, None, {"Retry-After": when}))
     hook = make_hook(monkeypatch, server.url)
     started = time.monotonic()
-    hook.request("GET", "faxes")
+    hook.request("GET", hook.fax.url("faxes"))
     assert time.monotonic() - started >= 0.5
     assert len(server.requests_to(FAXES)) == 2
 
@@ -146,7 +146,7 @@ def test_429_without_retry_after_backs_off_then_typed_error(
     server.default(FAXES, Reply(429, {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Too many"}))
     hook = make_hook(monkeypatch, server.url, max_retries=2)
     with caplog.at_level(logging.WARNING), pytest.raises(SinchRateLimitError) as err:
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
     assert len(server.requests_to(FAXES)) == 3, "1 try + max_retries=2"
     assert err.value.status_code == 429
     assert err.value.waited > 0
@@ -159,7 +159,7 @@ def test_total_wait_cap_stops_retrying(server: ScriptedServer, monkeypatch: pyte
     hook = make_hook(monkeypatch, server.url, max_retries=5, max_retry_wait=1)
     started = time.monotonic()
     with pytest.raises(SinchRateLimitError):
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
     assert time.monotonic() - started < 5
     assert len(server.requests_to(FAXES)) == 1
 
@@ -167,7 +167,7 @@ def test_total_wait_cap_stops_retrying(server: ScriptedServer, monkeypatch: pyte
 def test_503_retried_for_get(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     server.script(FAXES, Reply(503, None), Reply(502, None))
     hook = make_hook(monkeypatch, server.url)
-    assert hook.request_json("GET", "faxes") == EMPTY_LIST
+    assert hook.request_json("GET", hook.fax.url("faxes")) == EMPTY_LIST
     assert len(server.requests_to(FAXES)) == 3
 
 
@@ -175,7 +175,7 @@ def test_post_not_repeated_on_503(server: ScriptedServer, monkeypatch: pytest.Mo
     server.script(FAXES, Reply(503, {"code": 503, "status": "UNAVAILABLE", "message": "busy"}))
     hook = make_hook(monkeypatch, server.url)
     with pytest.raises(SinchServerError, match="HTTP 503"):
-        hook.send_fax("+14155552671", content_urls="https://example.com/a.pdf")
+        hook.fax.send_fax("+14155552671", content_urls="https://example.com/a.pdf")
     assert [s.method for s in server.requests_to(FAXES)] == ["POST"]
 
 
@@ -183,7 +183,7 @@ def test_post_repeated_on_429(server: ScriptedServer, monkeypatch: pytest.Monkey
     created = {"id": "01HDF5S9P29WC29J578J8EKC1C", "to": "+14155552671", "status": "QUEUED"}
     server.script(FAXES, Reply(429, None, {"Retry-After": "0"}), Reply(200, created))
     hook = make_hook(monkeypatch, server.url)
-    assert hook.send_fax("+14155552671", content_urls="https://example.com/a.pdf") == [created]
+    assert hook.fax.send_fax("+14155552671", content_urls="https://example.com/a.pdf") == [created]
     posts = server.requests_to(FAXES)
     assert [s.method for s in posts] == ["POST", "POST"]
     assert json.loads(posts[1].body) == {"to": "+14155552671", "contentUrl": "https://example.com/a.pdf"}
@@ -194,7 +194,7 @@ def test_timeout_is_honoured(server: ScriptedServer, monkeypatch: pytest.MonkeyP
     hook = make_hook(monkeypatch, server.url, timeout="0.3", max_retries=1)
     started = time.monotonic()
     with pytest.raises(SinchConnectionError, match="timed out after 0.3 s"):
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
     assert time.monotonic() - started < 2.5
     assert len(server.requests_to(FAXES)) == 2, "a GET read timeout is retried"
 
@@ -217,25 +217,36 @@ def test_session_used_directly_still_has_a_timeout(server: ScriptedServer, monke
 def test_plain_http_to_remote_host_refused(monkeypatch: pytest.MonkeyPatch, host: str, extra: dict[str, str]) -> None:
     hook = make_hook(monkeypatch, host, **extra)
     with pytest.raises(SinchInsecureTransportError, match="only https is allowed"):
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
 
 
 @pytest.mark.parametrize("host", ["http://127.0.0.1:1", "http://localhost:1", "http://[::1]:1", "127.0.0.2:1"])
 def test_plain_http_to_loopback_allowed(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
     hook = make_hook(monkeypatch, host, max_retries=0)
-    assert hook.api_base_url.startswith("http://")
+    assert hook.fax.base_url.startswith("http://")
     with pytest.raises(SinchConnectionError):  # nothing listens there, but the transport check passed
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
 
 
 def test_absolute_urls(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
     hook = make_hook(monkeypatch, server.url)
-    assert hook.url_for("faxes/ABC") == f"{server.url}{API}faxes/ABC"
+    assert hook.fax.url("faxes/ABC") == f"{server.url}{API}faxes/ABC"
     assert hook.url_for("/v1/projects/{project_id}/numbers") == f"{server.url}/v1/projects/{PROJECT_ID}/numbers"
     numbers = "https://numbers.api.sinch.com/v1/projects/{project_id}/activeNumbers"
     assert hook.url_for(numbers) == f"https://numbers.api.sinch.com/v1/projects/{PROJECT_ID}/activeNumbers"
     with pytest.raises(SinchConnectionConfigError, match="Refusing to send Sinch credentials"):
         hook.url_for("https://evil.example.com/steal")
+
+
+def test_each_api_has_its_own_host_unless_the_connection_names_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = make_hook(monkeypatch, "", conversation_region="eu")
+    assert hook.fax.base_url == f"https://fax.api.sinch.com/v3/projects/{PROJECT_ID}/"
+    assert hook.conversation.base_url == f"https://eu.conversation.api.sinch.com/v1/projects/{PROJECT_ID}/"
+    with pytest.raises(SinchConnectionConfigError, match="names no host"):
+        hook.url_for("/v1/projects/{project_id}/numbers")
+    local = make_hook(monkeypatch, "http://127.0.0.1:8080")
+    assert local.fax.base_url == f"http://127.0.0.1:8080/v3/projects/{PROJECT_ID}/"
+    assert local.conversation.base_url == f"http://127.0.0.1:8080/v1/projects/{PROJECT_ID}/"
 
 
 def test_error_shapes_are_parsed(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -251,17 +262,17 @@ def test_error_shapes_are_parsed(server: ScriptedServer, monkeypatch: pytest.Mon
     server.script(FAXES, Reply(400, violation), Reply(401, None), Reply(403, None))
     hook = make_hook(monkeypatch, server.url)
     with pytest.raises(SinchNotFoundError) as nf:
-        hook.get_fax("01HDF5S9P29WC29J578J8EKC1C")
+        hook.fax.get_fax("01HDF5S9P29WC29J578J8EKC1C")
     assert (nf.value.status_code, nf.value.sinch_code, nf.value.sinch_message) == (404, "404", "Fax not found")
     with pytest.raises(SinchInvalidRequestError) as bad:
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
     assert bad.value.field_violations == [{"field": "to", "description": "Phone number was bad."}]
     assert "to: Phone number was bad." in str(bad.value)
     with pytest.raises(SinchAuthError, match=f"project ID '{PROJECT_ID}'") as unauthorized:
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
     assert unauthorized.value.sinch_code is None
     with pytest.raises(SinchAuthError, match="no access"):
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
 
 
 def test_test_connection(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -289,7 +300,7 @@ def test_secrets_never_in_logs_or_errors(
     messages = []
     with caplog.at_level(logging.DEBUG):
         try:
-            hook.request("GET", "faxes")
+            hook.request("GET", hook.fax.url("faxes"))
         except Exception as exc:
             messages.append(str(exc) + repr(exc))
         messages.append(repr(hook.settings) + repr(hook._auth))
@@ -306,7 +317,7 @@ def test_secrets_never_in_logs_or_errors(
         ({"login": ""}, "missing Key ID"),
         ({"password": ""}, "missing Key Secret"),
         ({"project_id": ""}, "Project ID"),
-        ({"auth_type": "digest"}, "auth_type='digest' is not supported"),
+        ({"auth_type": "digest"}, "auth_type='digest' is not one of basic, oauth2"),
         ({"timeout": "abc"}, "'timeout'='abc' is not a number"),
         ({"timeout": "0"}, "must be > 0"),
         ({"max_retries": "many"}, "'max_retries'='many' is not a number"),
@@ -316,7 +327,7 @@ def test_secrets_never_in_logs_or_errors(
 def test_bad_connections_have_clear_errors(monkeypatch: pytest.MonkeyPatch, conn: dict[str, str], message: str) -> None:
     hook = make_hook(monkeypatch, "http://127.0.0.1:1", **conn)
     with pytest.raises(SinchConnectionConfigError, match=message) as err:
-        hook.request("GET", "faxes")
+        hook.request("GET", hook.fax.url("faxes"))
     assert KEY_SECRET not in str(err.value)
 
 
@@ -337,8 +348,8 @@ def test_env_var_uri_connection_coerces_extras(monkeypatch: pytest.MonkeyPatch) 
 def test_env_var_json_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     hook = make_hook(monkeypatch, "", timeout=7, max_retries=0)
     settings = hook.settings
-    assert settings.host == "https://fax.api.sinch.com"
-    assert hook.api_base_url == f"https://fax.api.sinch.com/v3/projects/{PROJECT_ID}/"
+    assert settings.host is None, "no host: each API client uses its own"
+    assert hook.fax.base_url == f"https://fax.api.sinch.com/v3/projects/{PROJECT_ID}/"
     assert (settings.timeout, settings.max_retries, settings.auth_type) == (7.0, 0, "basic")
     assert settings.token_url == "https://auth.sinch.com/oauth2/token"
 
@@ -399,7 +410,7 @@ def test_https_simulator_with_ca_bundle(monkeypatch: pytest.MonkeyPatch, tmp_pat
         assert ok, message
         untrusted = make_hook(monkeypatch, sim.url, conn_id="sinch_tls_untrusted", max_retries=0)
         with pytest.raises(SinchConnectionError, match="could not be verified.*'ca_bundle' extra"):
-            untrusted.request("GET", "faxes")
+            untrusted.request("GET", untrusted.fax.url("faxes"))
     missing = make_hook(monkeypatch, sim.url, conn_id="sinch_tls_missing", ca_bundle=str(tmp_path / "nope.pem"))
     with pytest.raises(SinchConnectionConfigError, match="'ca_bundle'=.* is not a readable file"):
-        missing.request("GET", "faxes")
+        missing.request("GET", missing.fax.url("faxes"))

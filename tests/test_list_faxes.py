@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_sinch.clients.fax.vocabulary import sort_newest_first
 from airflow_provider_sinch.exceptions import SinchError
-from airflow_provider_sinch.hooks.sinch import SinchHook, sort_newest_first
+from airflow_provider_sinch.hooks.sinch import SinchHook
 from airflow_provider_sinch.operators.fax import FaxSelectionError, ListFaxesOperator
 from airflow_provider_sinch.simulator import SimulatorConfig, SimulatorServer
 from tests.conftest import KEY_ID, KEY_SECRET, PROJECT_ID, sinch_conn_json
@@ -51,7 +52,9 @@ def list_requests(sim: SimulatorServer) -> int:
 
 def test_latest_10_with_shuffled_server_order(sim: SimulatorServer, store: Any) -> None:
     store.seed_faxes(3000, seed=3)
-    first_page = SinchHook().request_json("GET", "faxes", params={"createTime>": "2000-01-01", "pageSize": 50})
+    first_page = (hook := SinchHook()).request_json(
+        "GET", hook.fax.url("faxes"), params={"createTime>": "2000-01-01", "pageSize": 50}
+    )
     times = [f["createTime"] for f in first_page["faxes"]]
     assert times != sorted(times, reverse=True), "the simulator must not answer newest-first"
     sim.reset_requests()
@@ -79,7 +82,7 @@ def test_latest_ignores_faxes_beyond_retention(sim: SimulatorServer, store: Any)
 def test_crowded_window_is_halved_not_paged(sim: SimulatorServer, store: Any) -> None:
     # 2,500 faxes in the last 20 minutes: the first 1-hour window holds three pages.
     store.seed_faxes(2500, period_ms=20 * 60 * 1000, seed=5)
-    result = SinchHook().latest_faxes(10)
+    result = SinchHook().fax.latest_faxes(10)
     assert [f["id"] for f in result] == newest(store.all_faxes(), 10)
     assert list_requests(sim) <= 12
 
@@ -103,10 +106,10 @@ def test_list_faxes_pages_through_everything(sim: SimulatorServer, store: Any) -
     hook = SinchHook()
     # The seeded span ends at the time of seeding (a few recent faxes are minutes old), after NOW.
     later = datetime.now(tz=UTC) + timedelta(minutes=10)
-    faxes = list(hook.list_faxes(created_after=NOW - timedelta(days=11), created_before=later, page_size=50))
+    faxes = list(hook.fax.list_faxes(created_after=NOW - timedelta(days=11), created_before=later, page_size=50))
     assert len(faxes) == 330 == len({f["id"] for f in faxes})
     assert list_requests(sim) == math.ceil(330 / 50)
-    for body in hook.list_fax_pages({"createTime>": "2000-01-01"}, page_size=100):
+    for body in hook.fax.list_fax_pages({"createTime>": "2000-01-01"}, page_size=100):
         assert set(body) >= {"faxes", "page", "totalPages", "pageSize", "totalItems"}
 
 
@@ -115,8 +118,10 @@ def test_list_faxes_window_is_half_open(sim: SimulatorServer, store: Any) -> Non
     on_start = store.add_fax(create_time=boundary - timedelta(hours=1))
     on_end = store.add_fax(create_time=boundary)
     hook = SinchHook()
-    first = [f["id"] for f in hook.list_faxes(created_after=boundary - timedelta(hours=1), created_before=boundary)]
-    second = [f["id"] for f in hook.list_faxes(created_after=boundary, created_before=boundary + timedelta(hours=1))]
+    first = [f["id"] for f in hook.fax.list_faxes(created_after=boundary - timedelta(hours=1), created_before=boundary)]
+    second = [
+        f["id"] for f in hook.fax.list_faxes(created_after=boundary, created_before=boundary + timedelta(hours=1))
+    ]
     assert first == [on_start["id"]]
     assert second == [on_end["id"]]
     query = sim.requests[-1].query
@@ -137,13 +142,15 @@ def test_range_filters_are_whole_seconds_floored_and_ceiled(sim: SimulatorServer
             ("on_before", before),  # same second as the ceiled bound: out
         )
     }
-    got = {f["id"] for f in SinchHook().list_faxes(created_after=after, created_before=before)}
+    got = {f["id"] for f in SinchHook().fax.list_faxes(created_after=after, created_before=before)}
     assert got == {at["on_after"], at["just_before_before"]}
     query = sim.requests[-1].query
     assert query["createTime>"] == (after - timedelta(microseconds=250_000)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert query["createTime<"] == (before + timedelta(microseconds=500_000)).strftime("%Y-%m-%dT%H:%M:%SZ")
     # The server's window held all four: the two outside [after, before) were filtered out by the hook.
-    everything = SinchHook().request_json("GET", "faxes", params={**query, "pageSize": 100})["faxes"]
+    everything = (hook := SinchHook()).request_json("GET", hook.fax.url("faxes"), params={**query, "pageSize": 100})[
+        "faxes"
+    ]
     assert {f["id"] for f in everything} == set(at.values())
 
 
@@ -155,9 +162,9 @@ def test_list_tolerates_missing_total_pages_and_empty_page(monkeypatch: pytest.M
         server.script(faxes, Reply(200, {"faxes": [fax, {**fax, "id": "A2"}]}), Reply(200, {"faxes": [fax]}))
         monkeypatch.setenv("AIRFLOW_CONN_SCRIPTED", sinch_conn_json(server.url))
         hook = SinchHook(sinch_conn_id="scripted")
-        assert [f["id"] for f in hook.list_faxes(page_size=2)] == ["A1", "A2"]
+        assert [f["id"] for f in hook.fax.list_faxes(page_size=2)] == ["A1", "A2"]
         server.script(faxes, Reply(200, {"faxes": [], "totalPages": 5}))
-        assert list(hook.list_faxes()) == []
+        assert list(hook.fax.list_faxes()) == []
         assert len(server.requests_to(faxes)) == 3
 
 
@@ -176,7 +183,7 @@ def test_list_yields_an_id_repeated_within_a_page_once(monkeypatch: pytest.Monke
         faxes = f"/v3/projects/{PROJECT_ID}/faxes"
         server.script(faxes, Reply(200, {"faxes": page, "totalPages": 1}))
         monkeypatch.setenv("AIRFLOW_CONN_SCRIPTED", sinch_conn_json(server.url))
-        got = list(SinchHook(sinch_conn_id="scripted").list_faxes(created_after="2026-01-01T01:00:00Z"))
+        got = list(SinchHook(sinch_conn_id="scripted").fax.list_faxes(created_after="2026-01-01T01:00:00Z"))
     assert [(f.get("id"), f["createTime"]) for f in got] == [
         ("B1", inside),
         ("B2", inside),

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import importlib.metadata
 import inspect
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -54,23 +52,25 @@ def test_conn_fields_schema() -> None:
     assert fields["timeout"]["schema"]["default"] == 30
     assert fields["max_retries"]["schema"]["default"] == 5
     assert fields["project_id"]["schema"]["type"] == "string", "project_id is required (not nullable)"
-    assert conn["ui-field-behaviour"]["placeholders"]["host"] == "https://fax.api.sinch.com"
+    assert fields["conversation_region"]["schema"]["enum"] == ["us", "eu", "br"]
+    assert "conversation_app_id" in fields
+    assert "each Sinch API" in conn["ui-field-behaviour"]["placeholders"]["host"], "the host is optional"
 
 
-def _widget_names_from_source() -> set[str]:
-    """The keys of the dict returned by get_connection_form_widgets, read from its source.
+def test_provider_info_lists_the_notifier_and_both_operator_modules() -> None:
+    import importlib
 
-    Reading the source works on Airflow 3.3, where wtforms/flask (which the method imports) are absent.
-    """
-    source = textwrap.dedent(inspect.getsource(SinchHook.get_connection_form_widgets.__func__))  # type: ignore[attr-defined]
-    returns = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Return)]
-    assert len(returns) == 1
-    assert isinstance(returns[0].value, ast.Dict)
-    return {key.value for key in returns[0].value.keys if isinstance(key, ast.Constant)}
+    info = get_provider_info()
+    for dotted in info["notifications"]:
+        module, _, name = dotted.rpartition(".")
+        assert hasattr(importlib.import_module(module), name)
+    modules = [m for entry in info["operators"] for m in entry["python-modules"]]
+    assert modules == ["airflow_provider_sinch.operators.fax", "airflow_provider_sinch.operators.conversation"]
+    for module in modules:
+        importlib.import_module(module)
 
 
-def test_airflow2_form_and_airflow3_conn_fields_list_the_same_fields() -> None:
-    assert _widget_names_from_source() == set(CONN_FIELDS)
+def test_airflow2_ui_behaviour_is_the_airflow3_one() -> None:
     behaviour = SinchHook.get_ui_field_behaviour()
     info = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
     assert behaviour["hidden_fields"] == info["hidden-fields"]
@@ -81,7 +81,10 @@ def test_airflow2_form_and_airflow3_conn_fields_list_the_same_fields() -> None:
 @pytest.mark.skipif(AIRFLOW_V_3, reason="wtforms/flask exist only with Airflow 2.x's FAB UI")
 def test_airflow2_form_widgets_build() -> None:
     widgets = SinchHook.get_connection_form_widgets()
-    assert set(widgets) == set(CONN_FIELDS)
+    assert set(widgets) == set(CONN_FIELDS), "the 2.x form is built from the 3.x form's fields"
+    assert type(widgets["max_retries"].field_class).__name__ != "", "widgets build"
+    assert widgets["max_retries"].field_class.__name__ == "IntegerField"
+    assert widgets["timeout"].field_class.__name__ == "StringField", "Airflow 2's form has no FloatField"
 
 
 def test_own_imports_raise_no_deprecation_warnings() -> None:

@@ -91,7 +91,7 @@ def test_poke_waits_for_a_matching_fax_and_returns_it(sim: SimulatorServer, stor
 def test_fax_id_waits_for_a_final_status(sim: SimulatorServer, store: Any) -> None:
     from airflow_provider_sinch.hooks.sinch import SinchHook
 
-    [sent] = SinchHook().send_fax("+15005550001", content_urls="https://example.com/a.pdf")
+    [sent] = SinchHook().fax.send_fax("+15005550001", content_urls="https://example.com/a.pdf")
     sensor = FaxSensor(task_id="wait", fax_id=sent, poke_interval=0.1)  # a fax dict works too
     assert sensor.poke({}).is_done is False, "QUEUED is not final"
     time.sleep(0.4)

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_sinch.hooks.sinch import SinchHook, sent_faxes, sort_newest_first
+from airflow_provider_sinch.clients.fax.client import sent_faxes
+from airflow_provider_sinch.clients.fax.vocabulary import sort_newest_first
+from airflow_provider_sinch.hooks.sinch import SinchHook
 from airflow_provider_sinch.operators.fax import ListFaxesOperator
 from airflow_provider_sinch.simulator import SimulatorConfig, SimulatorServer
 from airflow_provider_sinch.simulator.filters import to_ms
@@ -49,7 +51,7 @@ def hook(old_sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> SinchHook
 
 def test_the_default_week_is_empty(old_sim: SimulatorServer, hook: SinchHook) -> None:
     """The premise: a listing without a range filter the server understands returns nothing here."""
-    assert hook.request_json("GET", "faxes")["totalItems"] == 0
+    assert hook.request_json("GET", hook.fax.url("faxes"))["totalItems"] == 0
 
 
 def test_latest_10_is_exact(old_sim: SimulatorServer, hook: SinchHook) -> None:
@@ -62,7 +64,7 @@ def test_latest_10_is_exact(old_sim: SimulatorServer, hook: SinchHook) -> None:
 
 def test_list_faxes_over_13_months_yields_every_fax(old_sim: SimulatorServer, hook: SinchHook) -> None:
     everything = old_sim.store.all_faxes()
-    listed = list(hook.list_faxes(created_after=NOW - timedelta(days=396)))
+    listed = list(hook.fax.list_faxes(created_after=NOW - timedelta(days=396)))
     assert len(listed) == len(everything) == 5000
     assert {fax["id"] for fax in listed} == {fax["id"] for fax in everything}
 
@@ -93,11 +95,11 @@ def _created(fax: dict[str, Any]) -> datetime:
 
 
 def test_send_to_two_numbers_returns_two_faxes_with_ids(old_sim: SimulatorServer, hook: SinchHook) -> None:
-    faxes = hook.send_fax(["+14155552671", "+14155552672"], content_urls="https://example.com/a.pdf")
+    faxes = hook.fax.send_fax(["+14155552671", "+14155552672"], content_urls="https://example.com/a.pdf")
     assert [fax["to"] for fax in faxes] == ["+14155552671", "+14155552672"]
     assert all(fax["id"] for fax in faxes)
     assert len({fax["id"] for fax in faxes}) == 2
-    one = hook.send_fax("+14155552673", content_urls="https://example.com/a.pdf")
+    one = hook.fax.send_fax("+14155552673", content_urls="https://example.com/a.pdf")
     assert len(one) == 1
     assert one[0]["id"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import json
 import logging
 import random
@@ -29,6 +28,7 @@ from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
 from airflow_provider_sinch._compat import mask_secret
+from airflow_provider_sinch.connection import is_loopback_host
 from airflow_provider_sinch.exceptions import SinchAuthError, SinchInsecureTransportError, SinchResponseError
 
 if TYPE_CHECKING:
@@ -37,25 +37,13 @@ if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+#: Retry backoff: 0.5 s, 1 s, 2 s, ... up to 30 s, plus up to 0.25 s of jitter.
+BACKOFF_FACTOR, BACKOFF_MAX, BACKOFF_JITTER = 0.5, 30.0, 0.25
 DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Characters no credential-bearing URL may hold: parsers disagree on a backslash (urllib.parse reads
 #: ``https://a\@b/`` as host ``b``, urllib3 connects to ``a``), and a space or control character is never
 #: part of a valid URL.
 UNSAFE_URL_CHARS = re.compile(r"[\\\x00-\x20\x7f]")
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """Whether ``host`` is a loopback name or address (127.0.0.0/8, ::1, localhost)."""
-    if not host:
-        return False
-    host = host.strip("[]").lower()
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def is_sinch_host(host: str) -> bool:
@@ -232,6 +220,11 @@ def redact(text: str) -> str:
     return REDACTOR.scrub(text)
 
 
+def backoff_seconds(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): the one backoff of every retry loop."""
+    return min(BACKOFF_MAX, BACKOFF_FACTOR * 2 ** max(attempt - 1, 0)) + random.uniform(0, BACKOFF_JITTER)
+
+
 class SinchRetry(Retry):
     """urllib3 ``Retry`` that also retries 429 on POST, caps the total wait and logs each retry."""
 
@@ -269,11 +262,6 @@ class SinchRetry(Retry):
             return bool(self.total) or self.total is None
         return super().is_retry(method, status_code, has_retry_after)
 
-    def _backoff(self) -> float:
-        attempt = len(self.history)
-        base = min(self.backoff_max, self.backoff_factor * (2 ** max(attempt - 1, 0)))
-        return base + random.uniform(0, self.backoff_jitter)
-
     def increment(  # type: ignore[override]
         self,
         method: str | None = None,
@@ -289,7 +277,7 @@ class SinchRetry(Retry):
         if response is not None and self.respect_retry_after_header:
             wait = self.get_retry_after(response)
         if wait is None:
-            wait = new._backoff()
+            wait = backoff_seconds(len(new.history))
         if self.waited + wait > self.max_total_wait:
             # Past the total-wait cap: give up now and let the caller turn the last answer into an error.
             raise MaxRetryError(_pool, url or "", error or Exception(f"total retry wait cap {self.max_total_wait}s"))

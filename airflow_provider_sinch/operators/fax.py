@@ -9,33 +9,35 @@ import posixpath
 import time
 import uuid
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
 
 from airflow_provider_sinch._compat import BaseOperator, object_storage_path
-from airflow_provider_sinch._fax import (
-    DEFAULT_CONN_ID,
+from airflow_provider_sinch._time import UTC, format_create_time, to_utc
+from airflow_provider_sinch._validation import DEFAULT_CONN_ID, is_template, short_repr
+from airflow_provider_sinch.clients.fax.vocabulary import (
     DOWNLOAD_CHUNK,
-    FAX_DIRECTIONS,
-    FAX_STATUSES,
     RETENTION,
     SEND_OPTIONS,
     TERMINAL_FAX_STATUSES,
+    FaxSelectionError,
+    check_fax_selection,
+    fax_id_of,
+    project_fields,
     sort_newest_first,
     validate_content_url,
-    validate_e164,
-    validate_fax_id,
     validate_file_name,
+    validate_number,
+    validate_resolution,
 )
-from airflow_provider_sinch._time import UTC, format_create_time, to_utc
 from airflow_provider_sinch.exceptions import (
     SinchDownloadError,
     SinchError,
     SinchFaxFailedError,
     SinchNotFoundError,
 )
+from airflow_provider_sinch.hooks.base import SinchHookMixin
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,7 +45,16 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
     from airflow_provider_sinch._compat import Context
-    from airflow_provider_sinch.hooks.sinch import SinchHook
+
+__all__ = [
+    "DownloadFaxOperator",
+    "FaxSelectionError",
+    "ListFaxesOperator",
+    "SendFaxOperator",
+    "check_fax_selection",
+    "fax_id_of",
+    "project_fields",
+]
 
 
 class _Default:
@@ -56,78 +67,7 @@ class _Default:
 _DEFAULT: Any = _Default()
 
 
-def _is_template(value: Any) -> bool:
-    """Whether a value is only known at run time (a Jinja string or an XComArg)."""
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    return value is not None and not isinstance(value, (int, float, datetime, list, tuple))
-
-
-class FaxSelectionError(SinchError, ValueError):
-    """An argument of a fax operator is invalid (unknown direction or status, bad limit or window)."""
-
-
-def check_fax_selection(
-    *,
-    direction: Any = None,
-    status: Any = None,
-    limit: Any = None,
-    created_after: Any = None,
-    created_before: Any = None,
-    fields: Any = None,
-) -> dict[str, Any]:
-    """Validate and normalise fax selection arguments; raise :class:`FaxSelectionError` naming the field.
-
-    Used at DAG parse time for literal values and at run time after templates are rendered, so both give
-    the same message. Values that are still templates are returned unchanged.
-    """
-    out: dict[str, Any] = {}
-    if direction is not None and not _is_template(direction):
-        if str(direction).upper() not in FAX_DIRECTIONS:
-            raise FaxSelectionError(f"direction={direction!r} is not one of {', '.join(FAX_DIRECTIONS)}.")
-        direction = str(direction).upper()
-    out["direction"] = direction or None
-    if status is not None and not _is_template(status):
-        if str(status).upper() not in FAX_STATUSES:
-            raise FaxSelectionError(f"status={status!r} is not one of {', '.join(FAX_STATUSES)}.")
-        status = str(status).upper()
-    out["status"] = status or None
-    if limit is not None and limit != "" and not _is_template(limit):
-        try:
-            number = int(str(limit).strip()) if isinstance(limit, str) else limit
-        except ValueError:
-            raise FaxSelectionError(f"limit={limit!r} is not a whole number; use e.g. 10, or None for all.") from None
-        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-            raise FaxSelectionError(f"limit={limit!r} must be a whole number >= 1, or None for every match.")
-        limit = number
-    out["limit"] = None if limit in (None, "", "None") else limit
-    window: dict[str, Any] = {}
-    for name, value in (("created_after", created_after), ("created_before", created_before)):
-        if value in (None, "", "None"):
-            window[name] = None
-        elif _is_template(value):
-            window[name] = value
-        else:
-            try:
-                window[name] = to_utc(value, name=name)
-            except (ValueError, TypeError) as exc:
-                raise FaxSelectionError(str(exc)) from None
-    after, before = window["created_after"], window["created_before"]
-    if isinstance(after, datetime) and isinstance(before, datetime) and after >= before:
-        raise FaxSelectionError(
-            f"created_after ({format_create_time(after)}) must be earlier than created_before "
-            f"({format_create_time(before)}): the window [created_after, created_before) is empty."
-        )
-    out.update(window)
-    if fields is not None and not _is_template(fields):
-        if isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields):
-            raise FaxSelectionError(f"fields={fields!r} must be a list of Sinch fax field names, e.g. ['id', 'from'].")
-        fields = list(fields)
-    out["fields"] = fields
-    return out
-
-
-class ListFaxesOperator(BaseOperator):
+class ListFaxesOperator(SinchHookMixin, BaseOperator):
     """List faxes into XCom: by default the 10 newest, whatever the API's order and however old.
 
     Returns a JSON-serialisable list of fax dicts (Sinch's field names), newest first (``createTime``
@@ -240,13 +180,6 @@ class ListFaxesOperator(BaseOperator):
             "fields": self.fields,
         }
 
-    @cached_property
-    def hook(self) -> SinchHook:
-        """The Sinch hook (built on first use, never at DAG parse time)."""
-        from airflow_provider_sinch.hooks.sinch import SinchHook  # requests stays out of DAG parsing
-
-        return SinchHook(sinch_conn_id=self.sinch_conn_id)
-
     def execute(self, context: Context) -> list[dict[str, Any]]:
         selection = check_fax_selection(**self._selection())
         filters = {
@@ -268,10 +201,10 @@ class ListFaxesOperator(BaseOperator):
         filters = {**filters, "status": selection["status"]}
         if limit is not None:
             self.log.info("Searching the %d newest faxes created before %s", limit, _fmt(before) or "now")
-            return self.hook.latest_faxes(limit, created_after=after, created_before=before, **filters)
+            return self.hook.fax.latest_faxes(limit, created_after=after, created_before=before, **filters)
         after = after or (before or datetime.now(tz=UTC)) - RETENTION
         self.log.info("Listing every fax created in [%s, %s)", _fmt(after), _fmt(before) or "now")
-        return list(self.hook.list_faxes(created_after=after, created_before=before, **filters))
+        return list(self.hook.fax.list_faxes(created_after=after, created_before=before, **filters))
 
     def _poll_interval(self, context: Context, filters: dict[str, Any], status: str | None) -> list[dict[str, Any]]:
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
@@ -301,7 +234,7 @@ class ListFaxesOperator(BaseOperator):
         self.log.info("Polling faxes created in [%s, %s)", _fmt(window_start), _fmt(window_end))
         deadline = time.monotonic() + self.settle_timeout.total_seconds()
         while True:
-            faxes = list(self.hook.list_faxes(created_after=window_start, created_before=window_end, **filters))
+            faxes = list(self.hook.fax.list_faxes(created_after=window_start, created_before=window_end, **filters))
             pending = [fax for fax in faxes if fax.get("status") not in TERMINAL_FAX_STATUSES]
             if not pending:
                 break
@@ -323,14 +256,6 @@ class ListFaxesOperator(BaseOperator):
         return faxes
 
 
-def project_fields(faxes: list[dict[str, Any]], fields: list[str] | None) -> list[dict[str, Any]]:
-    """Keep only ``fields`` (and ``id``) of each fax; all fields when ``fields`` is None."""
-    if not fields:
-        return faxes
-    keep = ["id", *(f for f in fields if f != "id")]
-    return [{name: fax[name] for name in keep if name in fax} for fax in faxes]
-
-
 def _fmt(value: datetime | None) -> str | None:
     return format_create_time(value) if value is not None else None
 
@@ -339,25 +264,6 @@ def _fmt(value: datetime | None) -> str | None:
 
 #: The label ``SendFaxOperator`` adds so a retry of the same task instance finds the faxes it already sent.
 TASK_KEY_LABEL = "airflow_task_key"
-
-
-def is_template(value: Any) -> bool:
-    """Whether an argument is only known at run time (a Jinja string, an XComArg): skip parse-time checks."""
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    return value is not None and not isinstance(value, (int, float, datetime, list, tuple, dict, os.PathLike))
-
-
-def fax_id_of(value: Any) -> str:
-    """The validated fax ID of an ID string or of a fax dict (an item of ``ListFaxesOperator``'s output)."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    elif isinstance(value, str):
-        value = value.strip()
-    try:
-        return validate_fax_id(value)
-    except ValueError as exc:
-        raise FaxSelectionError(str(exc)) from None
 
 
 def resolve_storage(target: Any, conn_id: str | None = None) -> tuple[AbstractFileSystem, str]:
@@ -407,7 +313,7 @@ def _hash_stored(fs: AbstractFileSystem, path: str, chunk_size: int) -> tuple[in
     return size, digest.hexdigest()
 
 
-class DownloadFaxOperator(BaseOperator):
+class DownloadFaxOperator(SinchHookMixin, BaseOperator):
     """Download the PDF of one fax to object storage, verified and idempotent; return where and what.
 
     The PDF is streamed in chunks (memory stays flat, 100 MB faxes included) to a temporary name next
@@ -475,13 +381,6 @@ class DownloadFaxOperator(BaseOperator):
         if destination in (None, ""):
             raise FaxSelectionError("destination is empty: give a folder, e.g. 'file:///data/faxes/'.")
 
-    @cached_property
-    def hook(self) -> SinchHook:
-        """The Sinch hook (built on first use, never at DAG parse time)."""
-        from airflow_provider_sinch.hooks.sinch import SinchHook  # requests stays out of DAG parsing
-
-        return SinchHook(sinch_conn_id=self.sinch_conn_id)
-
     def execute(self, context: Context) -> dict[str, Any]:
         fax_id = fax_id_of(self.fax_id)
         name = _file_name(self.filename, fax_id)
@@ -505,7 +404,7 @@ class DownloadFaxOperator(BaseOperator):
             if stored is None:
                 self._verify_commit(fs, path, result)
             try:
-                self.hook.delete_fax_content(fax_id)
+                self.hook.fax.delete_fax_content(fax_id)
             except SinchNotFoundError:
                 self.log.info("Fax %s content was already deleted from Sinch", fax_id)
             else:
@@ -536,7 +435,7 @@ class DownloadFaxOperator(BaseOperator):
         try:
             with fs.open(temp, "wb") as fh:
                 # The hook's streaming: chunked, SHA-256 on the way, size checked against Content-Length.
-                result = self.hook.download_fax(fax_id, fh, chunk_size=self.chunk_size)
+                result = self.hook.fax.download_fax(fax_id, fh, chunk_size=self.chunk_size)
                 if _is_local(fs):
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -568,20 +467,12 @@ class DownloadFaxOperator(BaseOperator):
             )
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _file_name(template: Any, fax_id: str) -> str:
     """The file name for a fax: ``template``, a plain name inside the destination, with ``{fax_id}`` filled in.
 
     A validated fax ID holds only letters, digits, ``-`` and ``_``, so filling it in keeps the name plain.
     """
-    try:
-        return validate_file_name(template).replace("{fax_id}", fax_id)
-    except ValueError as exc:
-        raise FaxSelectionError(str(exc)) from None
+    return validate_file_name(template).replace("{fax_id}", fax_id)
 
 
 def _temp_name(path: str) -> str:
@@ -649,7 +540,7 @@ def task_key(context: Context) -> str | None:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-class SendFaxOperator(BaseOperator):
+class SendFaxOperator(SinchHookMixin, BaseOperator):
     """Send a fax to one or more numbers; return the created fax IDs, optionally waiting for delivery.
 
     Documents come from ``files`` (local paths, ``ObjectStoragePath`` objects or URLs of any fsspec
@@ -680,7 +571,7 @@ class SendFaxOperator(BaseOperator):
     :param labels: string key/value labels stored with the fax (templated).
     :param callback_url: URL Sinch posts the outcome to (templated).
     :param max_retries: how many times Sinch redials a busy or failing number (Sinch's ``maxRetries``).
-    :param resolution: ``FINE`` or ``STANDARD``.
+    :param resolution: ``FINE`` or ``SUPERFINE``.
     :param service_id: the fax service to send with (templated).
     :param options: any other option of ``SinchHook.send_fax`` in snake case, e.g.
         ``{"retry_delay_seconds": 120, "header_page_numbers": False}`` (templated).
@@ -770,9 +661,11 @@ class SendFaxOperator(BaseOperator):
                 recipients = None
             else:
                 for number in recipients:
-                    self._check_e164(number, "to")
+                    validate_number(number, "to")
         if self.from_number is not None and not is_template(self.from_number):
-            self._check_e164(self.from_number, "from_number")
+            validate_number(self.from_number, "from_number")
+        if self.resolution is not None and not is_template(self.resolution):
+            validate_resolution(self.resolution)
         no_files = self.files is None or (isinstance(self.files, (list, tuple)) and not self.files)
         no_urls = self.content_urls is None or self.content_urls in ("", [])
         if no_files and no_urls:
@@ -781,8 +674,8 @@ class SendFaxOperator(BaseOperator):
             value = getattr(self, name)
             if value is not None and not is_template(value) and not isinstance(value, dict):
                 raise FaxSelectionError(
-                    f"{name} is a {type(value).__name__} ({_short(value)}), not a dict of names to values. A template "
-                    "renders to a string: template the values inside a dict instead, e.g. "
+                    f"{name} is a {type(value).__name__} ({short_repr(value)}), not a dict of names to values. A "
+                    "template renders to a string: template the values inside a dict instead, e.g. "
                     f"{name}={{'ref': '{{{{ run_id }}}}'}}, or set render_template_as_native_obj=True on the DAG."
                 )
         if isinstance(self.options, dict):
@@ -801,25 +694,8 @@ class SendFaxOperator(BaseOperator):
                 raise FaxSelectionError(f"content_urls is a {type(urls).__name__}; give a URL or a list of URLs.")
             for url in urls:
                 if not is_template(url):
-                    try:
-                        validate_content_url(url)
-                    except ValueError as exc:
-                        raise FaxSelectionError(str(exc)) from None
+                    validate_content_url(url)
         return recipients
-
-    @staticmethod
-    def _check_e164(number: Any, field: str) -> None:
-        try:
-            validate_e164(number, field=field)
-        except ValueError as exc:
-            raise FaxSelectionError(str(exc)) from None
-
-    @cached_property
-    def hook(self) -> SinchHook:
-        """The Sinch hook (built on first use, never at DAG parse time)."""
-        from airflow_provider_sinch.hooks.sinch import SinchHook  # requests stays out of DAG parsing
-
-        return SinchHook(sinch_conn_id=self.sinch_conn_id)
 
     def _send_options(self, key: str | None) -> dict[str, Any]:
         options = dict(self.options or {})
@@ -880,7 +756,7 @@ class SendFaxOperator(BaseOperator):
             for item in items:
                 fs, path = resolve_storage(item, self.files_conn_id)
                 files.append((posixpath.basename(path), stack.enter_context(fs.open(path, "rb"))))
-            faxes = self.hook.send_fax(recipients, files=files or None, content_urls=self.content_urls, **options)
+            faxes = self.hook.fax.send_fax(recipients, files=files or None, content_urls=self.content_urls, **options)
         by_number = {str(fax.get("to")): str(fax.get("id")) for fax in faxes}
         if set(by_number) != set(recipients) and len(faxes) == len(recipients):
             by_number = {number: str(fax.get("id")) for number, fax in zip(recipients, faxes, strict=True)}
@@ -901,7 +777,7 @@ class SendFaxOperator(BaseOperator):
         since = to_utc(started) - timedelta(minutes=5) if started else datetime.now(tz=UTC) - timedelta(days=1)
         found: dict[str, str] = {}
         for number in dict.fromkeys(recipients):
-            for fax in self.hook.list_faxes(direction="OUTBOUND", to_number=number, created_after=since):
+            for fax in self.hook.fax.list_faxes(direction="OUTBOUND", to_number=number, created_after=since):
                 if fax.get("to") == number and (fax.get("labels") or {}).get(TASK_KEY_LABEL) == key:
                     found[number] = str(fax.get("id"))
         return found
@@ -909,7 +785,7 @@ class SendFaxOperator(BaseOperator):
     def _wait(self, fax_ids: list[str]) -> list[dict[str, Any]]:
         deadline = time.monotonic() + self.wait_timeout.total_seconds()
         while True:
-            faxes = _find_matching_faxes(self.hook, fax_ids=fax_ids)
+            faxes = self.hook.fax.find_matching_faxes(fax_ids=fax_ids)
             if faxes:
                 return faxes
             if time.monotonic() >= deadline:
@@ -926,16 +802,9 @@ class SendFaxOperator(BaseOperator):
             message = (event or {}).get("message") or "the trigger ended without an event"
             raise SinchError(f"Waiting for the faxes failed: {message}")
         fax_ids = [str(fax_id) for fax_id in event["fax_ids"]]
-        faxes = _find_matching_faxes(self.hook, fax_ids=fax_ids)
+        faxes = self.hook.fax.find_matching_faxes(fax_ids=fax_ids)
         if not faxes:
             raise SinchError(f"Faxes {', '.join(fax_ids)} are not final any more; run the task again.")
         raise_for_failed_faxes(faxes)
         self.log.info("All %d faxes COMPLETED", len(fax_ids))
         return fax_ids
-
-
-def _find_matching_faxes(hook: SinchHook, **kwargs: Any) -> list[dict[str, Any]]:
-    """The triggers' matching function, imported on first use (airflow.triggers stays out of DAG parsing)."""
-    from airflow_provider_sinch.triggers.fax import find_matching_faxes
-
-    return find_matching_faxes(hook, **kwargs)

@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
 
 from airflow_provider_sinch._compat import BaseSensorOperator, PokeReturnValue
-from airflow_provider_sinch._fax import DEFAULT_CONN_ID, DEFAULT_MATCH_LIMIT, sort_newest_first
-from airflow_provider_sinch.exceptions import SinchError
-from airflow_provider_sinch.operators.fax import (
+from airflow_provider_sinch._validation import DEFAULT_CONN_ID, is_template
+from airflow_provider_sinch.clients.fax.vocabulary import (
+    DEFAULT_MATCH_LIMIT,
     FaxSelectionError,
     check_fax_selection,
     fax_id_of,
-    is_template,
     project_fields,
+    sort_newest_first,
 )
-from airflow_provider_sinch.operators.fax import _find_matching_faxes as find_matching_faxes
+from airflow_provider_sinch.exceptions import SinchError
+from airflow_provider_sinch.hooks.base import SinchHookMixin
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
     from airflow_provider_sinch._compat import Context
-    from airflow_provider_sinch.hooks.sinch import SinchHook
 
 
-class FaxSensor(BaseSensorOperator):
+class FaxSensor(SinchHookMixin, BaseSensorOperator):
     """Wait until a fax matching filters exists, or until a given fax reaches a final status.
 
     Two ways to use it:
@@ -44,7 +43,7 @@ class FaxSensor(BaseSensorOperator):
     The faxes land in XCom (``PokeReturnValue``). Works in ``poke`` and ``reschedule`` mode, and with
     ``deferrable=True`` (default from ``[operators] default_deferrable``) hands the wait to
     :class:`~airflow_provider_sinch.triggers.fax.FaxTrigger`, which calls the same matching function
-    (:func:`~airflow_provider_sinch.triggers.fax.find_matching_faxes`) as ``poke``.
+    (:func:`~airflow_provider_sinch.clients.fax.core.find_matching_faxes`) as ``poke``.
 
     :param sinch_conn_id: the ``sinch`` connection.
     :param fax_id: wait for this fax to reach a final status (templated).
@@ -133,15 +132,8 @@ class FaxSensor(BaseSensorOperator):
             "limit": selection["limit"],
         }
 
-    @cached_property
-    def hook(self) -> SinchHook:
-        """The Sinch hook (built on first use, never at DAG parse time)."""
-        from airflow_provider_sinch.hooks.sinch import SinchHook  # requests stays out of DAG parsing
-
-        return SinchHook(sinch_conn_id=self.sinch_conn_id)
-
     def poke(self, context: Context) -> PokeReturnValue:
-        faxes = find_matching_faxes(self.hook, **self._criteria())
+        faxes = self.hook.fax.find_matching_faxes(**self._criteria())
         if not faxes:
             self.log.info("No matching fax yet")
             return PokeReturnValue(is_done=False)
@@ -172,10 +164,10 @@ class FaxSensor(BaseSensorOperator):
         if not event or event.get("status") != "success":
             message = (event or {}).get("message") or "the trigger ended without an event"
             raise SinchError(f"Waiting for faxes failed: {message}")
-        faxes = find_matching_faxes(self.hook, **self._criteria())
+        faxes = self.hook.fax.find_matching_faxes(**self._criteria())
         found = {str(fax.get("id")) for fax in faxes}
         # A fax of the event that no longer matches (its status moved on) is still part of the answer.
-        faxes += [self.hook.get_fax(fax_id) for fax_id in event.get("fax_ids", []) if fax_id not in found]
+        faxes += [self.hook.fax.get_fax(fax_id) for fax_id in event.get("fax_ids", []) if fax_id not in found]
         if "fax_ids" not in self._criteria():
             faxes = sort_newest_first(faxes)
         self.log.info("%d matching faxes", len(faxes))

@@ -24,6 +24,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, unquote_plus, urlparse
 
+from airflow_provider_sinch._validation import E164  # one E.164 rule for the provider and its stand-in
+from airflow_provider_sinch.simulator import conversation
 from airflow_provider_sinch.simulator.auth import TokenBucket, TokenRegistry, credentials_match, parse_basic
 from airflow_provider_sinch.simulator.config import SimulatorConfig
 from airflow_provider_sinch.simulator.faults import FailureSpec, FaultInjector
@@ -53,8 +55,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-E164 = re.compile(r"\+[1-9]\d{6,14}")  # fullmatch: "$" matches before a trailing newline
-_PROJECT_PATH = re.compile(r"^/v3/projects/([^/]+)(?:/|$)")
+_PROJECT_PATH = re.compile(r"^/v[13]/projects/([^/]+)(?:/|$)")
+_CONVERSATION_MESSAGE_PATH = re.compile(r"^/v1/projects/[^/]+/messages/[^/:]+$")
 _DOWNLOAD_PATH = re.compile(r"/faxes/[^/]+/file(?:\.[^/]+)?$")
 _LIST_PATH = re.compile(r"^/v3/projects/[^/]+/(faxes|services)$")
 #: The response header that names the query parameters a request sent and the simulator ignored.
@@ -116,6 +118,8 @@ class RecordedRequest:
 
 def known_query_params(method: str, path: str, *, lenient: bool = False) -> frozenset[str]:
     """The query parameters an endpoint understands: the list endpoints' filters and paging, else none."""
+    if method == "GET" and _CONVERSATION_MESSAGE_PATH.match(path):
+        return conversation.KNOWN_PARAMS["messages"]
     match = _LIST_PATH.match(path) if method == "GET" else None
     if match is None:
         return frozenset()
@@ -202,6 +206,14 @@ class SimulatorApp:
         self.store = store if store is not None else FaxStore(self.config)
         self.faults = FaultInjector(seed=self.config.seed)
         self.tokens = TokenRegistry(self.config.token_ttl)
+        cfg = self.config
+        self.conversation = conversation.ConversationState(
+            cfg.conversation_app_ids,
+            project_rate=cfg.conversation_rate_limit,
+            app_rate=cfg.conversation_app_rate,
+            queue_limit=cfg.conversation_queue_limit,
+            seed=cfg.seed,
+        )
         self._buckets: dict[str, TokenBucket | None] = {
             "basic": TokenBucket(self.config.basic_rate_limit) if self.config.basic_rate_limit else None,
             "bearer": TokenBucket(self.config.oauth_rate_limit) if self.config.oauth_rate_limit else None,
@@ -301,7 +313,7 @@ class SimulatorApp:
             await _send_simple(raw_send, status, headers, body)
             return
 
-        if path.startswith("/v3/"):
+        if path.startswith(("/v3/", "/v1/")):
             rejected = self._authorize(path, authorization, auth_kind)
             if rejected is not None:
                 status, headers, body = rejected
@@ -324,23 +336,33 @@ class SimulatorApp:
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """``None`` when the request may proceed, else the rejection (401 or 429)."""
         cfg = self.config
-        empty_401 = (401, [(b"content-length", b"0")], b"")
+        # The Fax API answers a bad credential with an empty 401; the Conversation API with its error shape.
+        body = b""
+        if path.startswith("/v1/"):
+            body = json.dumps(conversation.error_body(401, "Request had invalid credentials.")).encode()
+        kind = [(b"content-type", b"application/json")] if body else []
+
+        def unauthorized(*headers: tuple[bytes, bytes]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+            return 401, [*headers, *kind, (b"content-length", str(len(body)).encode())], body
+
         if auth_kind == "basic":
             if not credentials_match(parse_basic(authorization), cfg.key_id, cfg.key_secret):
-                return empty_401
+                return unauthorized()
         elif auth_kind == "bearer":
             state = self.tokens.check(authorization.split(" ", 1)[1].strip() if " " in authorization else "")
             if state == "expired":
-                header = b'Bearer error="invalid_token", error_description="token expired"'
-                return 401, [(b"www-authenticate", header), (b"content-length", b"0")], b""
+                return unauthorized(
+                    (b"www-authenticate", b'Bearer error="invalid_token", error_description="token expired"')
+                )
             if state != "valid":
-                header = b'Bearer error="invalid_token", error_description="invalid token"'
-                return 401, [(b"www-authenticate", header), (b"content-length", b"0")], b""
+                return unauthorized(
+                    (b"www-authenticate", b'Bearer error="invalid_token", error_description="invalid token"')
+                )
         else:
-            return empty_401
+            return unauthorized()
         match = _PROJECT_PATH.match(path)
         if match and unquote_plus(match.group(1)) != cfg.project_id:
-            return empty_401
+            return unauthorized()
         bucket = self._buckets.get(auth_kind)
         if bucket is not None:
             allowed, wait = bucket.acquire()
@@ -494,6 +516,7 @@ def _build_api(sim: SimulatorApp) -> FastAPI:
     )
     base = "/v3/projects/{project_id}"
     store = sim.store
+    conversation.add_routes(api, sim.conversation)
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

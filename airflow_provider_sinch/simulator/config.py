@@ -32,6 +32,10 @@ class SimulatorConfig:
     :param transition_seconds: time a sent fax takes from QUEUED through IN_PROGRESS to its final status.
     :param failing_numbers: recipients whose faxes end in FAILURE (``CALL_ERROR`` 17, Busy).
     :param max_recorded_requests: how many recent requests ``SimulatorServer.requests`` keeps.
+    :param conversation_app_ids: the Conversation API apps of the project; a send to another answers 404.
+    :param conversation_rate_limit: Conversation API requests per second per project (Sinch's document: 800).
+    :param conversation_app_rate: messages per second an app's queue drains (Sinch's document: 20).
+    :param conversation_queue_limit: messages an app's queue holds before a send answers 429 (500,000).
     :param lenient: also read ``createTime>=``/``createTime<=`` query keys (an encoded ``=`` inside the key,
         which no Sinch client sends) as range filters. Off by default: a strict simulator, like the real API,
         ignores them and answers the default week, so a test sees the difference. Never on in the tests,
@@ -53,4 +57,8 @@ class SimulatorConfig:
     transition_seconds: float = 2.0
     failing_numbers: tuple[str, ...] = ("+15005550001",)
     max_recorded_requests: int = 100_000
+    conversation_app_ids: tuple[str, ...] = ("test-app",)
+    conversation_rate_limit: float = 800.0
+    conversation_app_rate: float = 20.0
+    conversation_queue_limit: int = 500_000
     lenient: bool = False

@@ -1,9 +1,8 @@
 """Triggers for Sinch's Fax API: wait for faxes without holding a worker slot, and fire asset events.
 
-``find_matching_faxes`` is the one matching function: ``FaxSensor.poke``, ``SendFaxOperator``'s wait,
-:class:`FaxTrigger` and :class:`NewFaxEventTrigger` all call it, so the deferred and non-deferred
-paths cannot drift apart. The triggers run the synchronous hook in a worker thread
-(``asyncio.to_thread``), so polling never blocks the triggerer's event loop.
+Both triggers match with :func:`~airflow_provider_sinch.clients.fax.core.find_matching_faxes`, the one
+matching function that ``FaxSensor.poke`` and ``SendFaxOperator``'s wait also run, so the deferred and
+non-deferred paths cannot drift apart.
 
 Trigger events carry fax IDs and statuses only, never phone numbers: the triggerer logs every
 event it fires.
@@ -19,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_sinch._fax import DEFAULT_MATCH_LIMIT
 from airflow_provider_sinch._time import UTC, fax_create_time, format_create_time, to_utc
+from airflow_provider_sinch._validation import DEFAULT_CONN_ID
+from airflow_provider_sinch.clients.fax.vocabulary import sort_newest_first, validate_direction, validate_status
 from airflow_provider_sinch.exceptions import (
     SinchConnectionError,
     SinchError,
@@ -28,13 +28,7 @@ from airflow_provider_sinch.exceptions import (
     SinchServerError,
 )
 from airflow_provider_sinch.hooks._http import redact
-from airflow_provider_sinch.hooks.sinch import (
-    FAX_DIRECTIONS,
-    FAX_STATUSES,
-    TERMINAL_FAX_STATUSES,
-    SinchHook,
-    sort_newest_first,
-)
+from airflow_provider_sinch.hooks.sinch import SinchHook
 
 try:  # Airflow 3: event-driven scheduling with AssetWatcher
     from airflow.triggers.base import BaseEventTrigger as _EventTriggerBase
@@ -45,52 +39,12 @@ except ImportError:  # Airflow 2.x has no AssetWatcher, hence no event triggers
     HAS_EVENT_TRIGGERS = False
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator
 
 #: Fields of a fax that may appear in a trigger event (no phone numbers: the triggerer logs events).
 EVENT_FIELDS = ("id", "direction", "status", "createTime", "completedTime", "numberOfPages", "hasFile", "serviceId")
 #: Errors a polling loop rides out: the hook has already retried them with backoff.
 TRANSIENT_ERRORS = (SinchConnectionError, SinchServerError, SinchRateLimitError)
-
-
-def find_matching_faxes(
-    hook: SinchHook,
-    *,
-    fax_ids: Iterable[str] | None = None,
-    direction: str | None = None,
-    status: str | None = None,
-    from_number: str | None = None,
-    to_number: str | None = None,
-    service_id: str | None = None,
-    created_after: datetime | str | None = None,
-    limit: int | None = DEFAULT_MATCH_LIMIT,
-) -> list[dict[str, Any]]:
-    """Return the faxes a wait is looking for, or ``[]`` while the wait is not over.
-
-    - With ``fax_ids``: every one of those faxes once **all** of them are in a final status
-      (COMPLETED or FAILURE), in the given order; ``[]`` while any is still QUEUED or IN_PROGRESS.
-    - Otherwise: the faxes matching the filters, newest first. ``from_number``/``to_number`` match as
-      prefixes, ``created_after`` is inclusive. ``limit`` caps the answer to the newest N (searched
-      backwards in time, cheap when matches are recent); ``None`` lists every match created since
-      ``created_after`` (Sinch's prior week without it).
-
-    The single matching function of the sensor, the send operator's wait and the triggers.
-    """
-    if fax_ids is not None:
-        faxes = [hook.get_fax(fax_id) for fax_id in fax_ids]
-        return faxes if all(fax.get("status") in TERMINAL_FAX_STATUSES for fax in faxes) else []
-    filters: dict[str, Any] = {
-        "direction": direction,
-        "status": status,
-        "from_number": from_number or None,
-        "to_number": to_number or None,
-        "service_id": service_id or None,
-    }
-    if limit is None:
-        return sort_newest_first(hook.list_faxes(created_after=created_after, **filters))
-    if created_after is not None and to_utc(created_after, name="created_after") >= datetime.now(tz=UTC):
-        return []  # waiting for faxes from a point in time still to come
-    return hook.latest_faxes(limit, created_after=created_after, **filters)
 
 
 def event_fields(fax: dict[str, Any]) -> dict[str, Any]:
@@ -111,14 +65,14 @@ def _json_criteria(criteria: dict[str, Any]) -> dict[str, Any]:
 
 
 class FaxTrigger(BaseTrigger):
-    """Poll Sinch until :func:`find_matching_faxes` finds what a deferred task waits for.
+    """Poll Sinch until ``find_matching_faxes`` finds what a deferred task waits for.
 
     Fires one event and stops: ``{"status": "success", "fax_ids": [...]}`` when the wait is over, or
     ``{"status": "error", "message": ...}`` when Sinch keeps failing (after the hook's retries). The
     event depends only on Sinch's data, so a trigger restarted by another triggerer fires the same
     event; the resumed task reads the faxes again with the same function.
 
-    :param criteria: keyword arguments of :func:`find_matching_faxes` (JSON values only).
+    :param criteria: keyword arguments of ``find_matching_faxes`` (JSON values only).
     :param sinch_conn_id: the ``sinch`` connection.
     :param poll_interval: seconds between polls.
     """
@@ -127,7 +81,7 @@ class FaxTrigger(BaseTrigger):
         self,
         *,
         criteria: dict[str, Any],
-        sinch_conn_id: str = SinchHook.default_conn_name,
+        sinch_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 60.0,
     ) -> None:
         super().__init__()
@@ -146,7 +100,7 @@ class FaxTrigger(BaseTrigger):
         try:
             while True:
                 try:
-                    faxes = await asyncio.to_thread(find_matching_faxes, hook, **self.criteria)
+                    faxes = await asyncio.to_thread(hook.fax.find_matching_faxes, **self.criteria)
                 except (SinchError, ValueError) as exc:
                     yield TriggerEvent({"status": "error", "message": redact(str(exc))})
                     return
@@ -167,7 +121,7 @@ class NewFaxEventTrigger(_EventTriggerBase):
     ``lookback`` seconds and fires one event for the faxes it has not fired before (oldest first; at most
     ``MAX_FAXES_PER_EVENT`` per event, more events when a poll finds more), with the payload
     ``{"fax_ids": [...], "faxes": [{id, direction, status, createTime, ...}, ...]}`` (no phone numbers;
-    fetch a fax with ``SinchHook.get_fax`` for those). The asset event's ``extra`` holds it under
+    fetch a fax with ``SinchHook().fax.get_fax`` for those). The asset event's ``extra`` holds it under
     ``payload``. One event per poll rather than one per fax: the scheduler may start a run on the first
     event of a burst and leave the rest waiting for the next event (seen on Airflow 3.3.2).
 
@@ -200,7 +154,7 @@ class NewFaxEventTrigger(_EventTriggerBase):
     def __init__(
         self,
         *,
-        sinch_conn_id: str = SinchHook.default_conn_name,
+        sinch_conn_id: str = DEFAULT_CONN_ID,
         direction: str | None = "INBOUND",
         status: str | None = "COMPLETED",
         from_number: str | None = None,
@@ -215,15 +169,11 @@ class NewFaxEventTrigger(_EventTriggerBase):
                 "schedule a DAG with an incremental ListFaxesOperator or a FaxSensor instead."
             )
         super().__init__()
-        if direction is not None and direction.upper() not in FAX_DIRECTIONS:
-            raise ValueError(f"direction={direction!r} is not one of {', '.join(FAX_DIRECTIONS)}.")
-        if status is not None and status.upper() not in FAX_STATUSES:
-            raise ValueError(f"status={status!r} is not one of {', '.join(FAX_STATUSES)}.")
         if float(lookback) <= 0 or float(poll_interval) <= 0:
             raise ValueError(f"lookback={lookback!r} and poll_interval={poll_interval!r} must be > 0 seconds.")
         self.sinch_conn_id = sinch_conn_id
-        self.direction = direction.upper() if direction else None
-        self.status = status.upper() if status else None
+        self.direction = validate_direction(direction) if direction else None
+        self.status = validate_status(status) if status else None
         self.from_number = from_number
         self.to_number = to_number
         self.service_id = service_id
@@ -304,7 +254,9 @@ class NewFaxEventTrigger(_EventTriggerBase):
         """One poll: the new faxes (oldest first), marked as seen in memory (``save_seen`` persists that)."""
         now = to_utc(now) if now is not None else datetime.now(tz=UTC)
         since = now - timedelta(seconds=self.lookback)
-        faxes = await asyncio.to_thread(find_matching_faxes, hook, limit=None, created_after=since, **self._filters())
+        faxes = await asyncio.to_thread(
+            hook.fax.find_matching_faxes, limit=None, created_after=since, **self._filters()
+        )
         return self.new_faxes(faxes, now)
 
     @classmethod

@@ -40,11 +40,11 @@ class Case:
 
 
 def _list(**kwargs: Any) -> Callable[[SinchHook, Path], Any]:
-    return lambda hook, _: list(hook.list_faxes(**kwargs))
+    return lambda hook, _: list(hook.fax.list_faxes(**kwargs))
 
 
 def _faxes(hook: SinchHook, _: Path) -> Any:
-    return hook.request_json("GET", "faxes", params={"pageSize": 1})
+    return hook.request_json("GET", hook.fax.url("faxes"), params={"pageSize": 1})
 
 
 def _op(**kwargs: Any) -> Callable[[SinchHook, Path], Any]:
@@ -53,12 +53,12 @@ def _op(**kwargs: Any) -> Callable[[SinchHook, Path], Any]:
 
 def _file_as_parent(hook: SinchHook, folder: Path) -> Any:
     (folder / "report.txt").write_text("a file, not a folder")
-    return hook.download_fax(FAX_ID, folder / "report.txt" / "fax.pdf")
+    return hook.fax.download_fax(FAX_ID, folder / "report.txt" / "fax.pdf")
 
 
 def _directory(hook: SinchHook, folder: Path) -> Any:
     (folder / "faxes").mkdir()
-    return hook.download_fax(FAX_ID, folder / "faxes")
+    return hook.fax.download_fax(FAX_ID, folder / "faxes")
 
 
 LATER, EARLIER = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
@@ -96,17 +96,17 @@ CASES = [
         "fax_id='../../etc/passwd'",
         ValueError,
         {},
-        lambda h, _: h.get_fax("../../etc/passwd"),
+        lambda h, _: h.fax.get_fax("../../etc/passwd"),
     ),
     Case(
         "malformed fax ID (download)",
         "fax_id='a b'",
         ValueError,
         {},
-        lambda h, folder: h.download_fax("a b", folder / "x.pdf"),
+        lambda h, folder: h.fax.download_fax("a b", folder / "x.pdf"),
     ),
-    Case("malformed fax ID (delete)", "fax_id='x/y'", ValueError, {}, lambda h, _: h.delete_fax_content("x/y")),
-    Case("negative limit (hook)", "limit=-1", ValueError, {}, lambda h, _: h.latest_faxes(-1)),
+    Case("malformed fax ID (delete)", "fax_id='x/y'", ValueError, {}, lambda h, _: h.fax.delete_fax_content("x/y")),
+    Case("negative limit (hook)", "limit=-1", ValueError, {}, lambda h, _: h.fax.latest_faxes(-1)),
     Case("negative limit (operator)", "limit=-1", FaxSelectionError, {}, _op(limit=-1), "ListFaxesOperator"),
     Case(
         "inverted time window (hook)",
@@ -136,14 +136,14 @@ CASES = [
         "to='0044 20 7946 0000'",
         ValueError,
         {},
-        lambda h, _: h.send_fax("0044 20 7946 0000", content_urls="https://example.com/a.pdf"),
+        lambda h, _: h.fax.send_fax("0044 20 7946 0000", content_urls="https://example.com/a.pdf"),
     ),
     Case(
         "bad E.164 sender",
         "from_number='12345'",
         ValueError,
         {},
-        lambda h, _: h.send_fax("+14155552671", content_urls="https://example.com/a.pdf", from_number="12345"),
+        lambda h, _: h.fax.send_fax("+14155552671", content_urls="https://example.com/a.pdf", from_number="12345"),
     ),
     Case("unknown status (hook)", "status='DONE'", ValueError, {}, _list(status="DONE")),
     Case("unknown direction (hook)", "direction='SIDEWAYS'", ValueError, {}, _list(direction="SIDEWAYS")),

@@ -23,7 +23,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from airflow_provider_sinch._fax import validate_e164, validate_fax_id
+from airflow_provider_sinch._validation import validate_e164
+from airflow_provider_sinch.clients.fax.vocabulary import validate_fax_id
 from airflow_provider_sinch.exceptions import (
     SinchAuthError,
     SinchConnectionConfigError,
@@ -157,7 +158,7 @@ def test_2_a_redirect_that_changes_origin_drops_basic_auth(
     origin.script(f"{API}faxes/{FAX_ID}", Reply(302, b"", {"Location": f"{capture.http.url}/steal"}))
     hook = connect(monkeypatch, origin.url)
     with pytest.raises(SinchAuthError) as raised:  # the capture server's 401
-        hook.get_fax(FAX_ID)
+        hook.fax.get_fax(FAX_ID)
     assert len(capture.http.seen) == 1, "the redirect is followed, without the credential"
     record(
         "2b", "2. (redirect hop)", "302 to http://127.0.0.2:port/steal, Basic auth", outcome_of(raised.value), capture
@@ -174,7 +175,7 @@ def test_3_expired_token_retry_never_follows_a_redirect(
     origin.script(f"{API}faxes/{FAX_ID}", Reply(302, b"", {"Location": f"{capture.http.url}/steal"}))
     hook = connect(monkeypatch, origin.url, auth_type="oauth2", auth_url=f"{origin.url}/oauth2/token")
     with pytest.raises(SinchAuthError) as raised:
-        hook.get_fax(FAX_ID)
+        hook.fax.get_fax(FAX_ID)
     assert len(capture.http.seen) == 1, "one request, stripped of its token; no retry with a new one"
     assert len(origin.requests_to("/oauth2/token")) == 1, "no token was fetched for the other host"
     record(
@@ -194,7 +195,7 @@ def test_4_backslash_in_auth_url_is_refused(
     auth_url = f"http://127.0.0.2:{capture.http.port}\\@127.0.0.1:{port}/oauth2/token"
     hook = connect(monkeypatch, origin.url, auth_type="oauth2", auth_url=auth_url)
     with pytest.raises(SinchInsecureTransportError) as raised:
-        hook.get_fax(FAX_ID)
+        hook.fax.get_fax(FAX_ID)
     assert capture.seen == []
     assert origin.seen == []
     record("4", "4. backslash in auth_url", "auth_url='http://127.0.0.2:port\\@127.0.0.1:port/oauth2/token'",
@@ -222,7 +223,7 @@ def test_5_an_echoed_header_is_scrubbed_everywhere(
     extra = {"auth_type": "oauth2", "auth_url": f"{origin.url}/oauth2/token"} if auth == "oauth2" else {}
     hook = connect(monkeypatch, origin.url, **extra)
     with pytest.raises(SinchInvalidRequestError) as raised:
-        hook.get_fax(FAX_ID)
+        hook.fax.get_fax(FAX_ID)
     places = {
         "error message": str(raised.value),
         "error attributes": f"{raised.value.sinch_message} {raised.value.details}",
@@ -344,7 +345,9 @@ def test_content_urls_must_be_http(capture: Capture, origin: ScriptedServer, mon
     with pytest.raises(FaxSelectionError, match="not an http") as raised:
         SendFaxOperator(task_id="send", to="+14155552671", content_urls="file:///etc/passwd")
     with pytest.raises(ValueError, match="not an http"):
-        connect(monkeypatch, origin.url).send_fax("+14155552671", content_urls=["https://a.io/x", "file:///etc/passwd"])
+        connect(monkeypatch, origin.url).fax.send_fax(
+            "+14155552671", content_urls=["https://a.io/x", "file:///etc/passwd"]
+        )
     assert origin.seen == []
     record("content url", "non-http content URL", "content_urls='file:///etc/passwd'", outcome_of(raised.value),
            capture)  # fmt: skip

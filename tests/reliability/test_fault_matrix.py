@@ -199,7 +199,7 @@ def _run_list(hook: SinchHook, sim: RecordedSimulator, inject: Callable[[Target]
         sim.server.store.add_fax(create_time=WINDOW_START + timedelta(minutes=7 * i), pages=1)["id"] for i in range(4)
     ]
     got: list[str] = []
-    faxes = hook.list_faxes(created_after=WINDOW_START, created_before=WINDOW_END, page_size=2)
+    faxes = hook.fax.list_faxes(created_after=WINDOW_START, created_before=WINDOW_END, page_size=2)
     try:
         got += [next(faxes)["id"], next(faxes)["id"]]  # page 1
         sim.recorder.reset()
@@ -215,7 +215,7 @@ def _run_get(hook: SinchHook, sim: RecordedSimulator, inject: Callable[[Target],
     inject(Target("GET", f"{API}/faxes/{FAX_ID}"))
     got = None
     try:
-        got = hook.get_fax(FAX_ID)
+        got = hook.fax.get_fax(FAX_ID)
     finally:
         obs.attempts = sim.recorder.count(f"{API}/faxes/{FAX_ID}", "GET")
         obs.delivered = "the fax" if got is not None and got["id"] == stored["id"] else "nothing"
@@ -231,7 +231,7 @@ def _run_download(
     inject(Target("GET", f"{API}/faxes/{FAX_ID}/file"))
     result = None
     try:
-        result = hook.download_fax(FAX_ID, target)
+        result = hook.fax.download_fax(FAX_ID, target)
     finally:
         obs.attempts = sim.recorder.count(f"{API}/faxes/{FAX_ID}/file", "GET")
         left = sorted(p.name for p in folder.iterdir())
@@ -252,7 +252,7 @@ def _run_send(hook: SinchHook, sim: RecordedSimulator, inject: Callable[[Target]
     inject(Target("POST", f"{API}/faxes"))
     sent: list[dict[str, Any]] = []
     try:
-        sent = hook.send_fax(RECIPIENT, files=[("letter.pdf", PDF)])
+        sent = hook.fax.send_fax(RECIPIENT, files=[("letter.pdf", PDF)])
     finally:
         obs.attempts = sim.recorder.count(f"{API}/faxes", "POST")
         if obs.fault == "read-timeout":
@@ -301,7 +301,9 @@ def test_fault_cell(
     fault = FAULT_BY_NAME[fault_name]
     hook = sim.hook(monkeypatch, auth=fault.auth, timeout=TIMEOUT, max_retries=3, max_retry_wait=10)
     if fault.auth == "oauth2":
-        hook.request("GET", "faxes", params={"pageSize": 1})  # a cached token, which the fault then expires
+        hook.request(
+            "GET", hook.fax.url("faxes"), params={"pageSize": 1}
+        )  # a cached token, which the fault then expires
         sim.recorder.reset()
     obs = Observed(fault=fault_name)
 
@@ -389,7 +391,7 @@ def test_broken_download_resumes_into_the_same_bytes(
     sim.server.faults.truncate_download_next(2, keep_bytes=keep_bytes)
     sink = AppendOnly()
     target = tmp_path / "fax.pdf"
-    result = hook.download_fax(FAX_ID, target if destination == "path" else sink, chunk_size=16 * 1024)  # type: ignore[arg-type]
+    result = hook.fax.download_fax(FAX_ID, target if destination == "path" else sink, chunk_size=16 * 1024)  # type: ignore[arg-type]
     written = target.read_bytes() if destination == "path" else bytes(sink.data)
     assert written == content
     assert result["bytes"] == FILE_SIZE

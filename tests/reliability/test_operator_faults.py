@@ -97,7 +97,8 @@ def test_task_survives_fault_and_retry(
         "SendFaxOperator": ("POST", f"{API}/faxes"),
     }.get(task, ("GET", f"{API}/faxes"))
     if auth == "oauth2":
-        sim.hook(monkeypatch, auth="oauth2").request("GET", "faxes", params={"pageSize": 1})  # cache a token
+        hook = sim.hook(monkeypatch, auth="oauth2")
+        hook.request("GET", hook.fax.url("faxes"), params={"pageSize": 1})  # cache a token
     sim.recorder.reset()
     sim.recorder.max_page_size = 2
     FAULTS[fault][1](sim, method, prefix)

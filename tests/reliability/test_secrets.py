@@ -205,7 +205,7 @@ def test_no_credential_anywhere(
         kwargs["run_conf"] = {"fax_ids": [fax["id"]]}
 
     if auth == "oauth2":  # a cached token that is expired by the time the DAG uses it: renewed mid-run
-        SinchHook().request("GET", "faxes", params={"pageSize": 1})
+        (hook := SinchHook()).request("GET", hook.fax.url("faxes"), params={"pageSize": 1})
         sim.server.expire_tokens()
     if ending == "403":
         sim.server.faults.fail_next(100, status=403, path_prefix=API, method="GET")
