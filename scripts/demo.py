@@ -157,7 +157,7 @@ class Simulator:
             "host": self.url,
             "login": self.key_id,
             "password": self.key_secret,
-            "extra": {"project_id": self.project_id, "auth_type": "basic"},
+            "extra": {"project_id": self.project_id, "auth_type": "basic", "conversation_app_id": "test-app"},
         }
         return Target(conn, f"the simulator at {self.url}")
 

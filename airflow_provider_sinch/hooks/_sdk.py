@@ -18,6 +18,8 @@ from sinch.core.enums import HTTPAuthentication, RetryPolicy
 from sinch.core.models.http_response import HTTPResponse
 from sinch.core.ports.http_transport import HTTPTransport
 
+from airflow_provider_sinch.hooks.sinch import json_body
+
 if TYPE_CHECKING:
     from sinch.core.models.http_request import HttpRequest
 
@@ -58,7 +60,7 @@ class HookTransport(HTTPTransport):
         return HTTPResponse(
             status_code=response.status_code,
             headers=response.headers,  # case-insensitive, as the SDK reads "www-authenticate"
-            body=self.deserialize_json_response(response),
+            body=json_body(response) or {},  # a body that is not JSON: the hook's typed error too
         )
 
 

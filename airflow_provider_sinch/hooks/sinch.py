@@ -337,18 +337,7 @@ class SinchHook(BaseHook):
     def request_json(self, method: str, path_or_url: str, **kwargs: Any) -> Any:
         """Like :meth:`request`, asking for and returning the parsed JSON body (``None`` for an empty one)."""
         kwargs["headers"] = {**JSON_ACCEPT, **(kwargs.get("headers") or {})}
-        response = self.request(method, path_or_url, **kwargs)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise SinchResponseError(
-                f"Sinch {method} {urlsplit(response.url).path} answered HTTP {response.status_code} with a "
-                f"body that is not JSON ({response.headers.get('Content-Type', 'no content type')})."
-                + outcome_unknown(method),
-                status_code=response.status_code,
-            ) from None
+        return json_body(self.request(method, path_or_url, **kwargs))
 
     def _connection_error(self, method: str, path: str, url: str, timeout: Any, exc: Exception) -> SinchConnectionError:
         if isinstance(exc, requests.exceptions.SSLError):
@@ -445,6 +434,22 @@ class SinchHook(BaseHook):
                 0, f"Connected to Sinch project {self.settings.project_id} with {self.settings.auth_type} auth."
             )
         return ok, "; ".join(lines)
+
+
+def json_body(response: requests.Response) -> Any:
+    """The parsed JSON body of a successful response (``None`` for an empty one), or :class:`SinchResponseError`."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        method = response.request.method if response.request is not None else None
+        raise SinchResponseError(
+            f"Sinch {method} {urlsplit(response.url).path} answered HTTP {response.status_code} with a "
+            f"body that is not JSON ({response.headers.get('Content-Type', 'no content type')})."
+            + outcome_unknown(method),
+            status_code=response.status_code,
+        ) from None
 
 
 def error_fields(response: requests.Response) -> tuple[str | None, str | None, list[Any]]:

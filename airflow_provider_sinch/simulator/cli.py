@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     creds.add_argument("--key-secret-file", default=None, help="read the key secret from this file (one line)")
     creds.add_argument("--project-id", default=defaults.project_id)
+    creds.add_argument(
+        "--conversation-app-id",
+        action="append",
+        default=None,
+        metavar="APP_ID",
+        help=f"a Conversation API app of the project (repeatable; default {', '.join(defaults.conversation_app_ids)})",
+    )
     creds.add_argument("--token-ttl", type=float, default=defaults.token_ttl, help="access token lifetime, seconds")
 
     data = parser.add_argument_group("data")
@@ -142,6 +149,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         transition_seconds=args.transition_seconds,
         failing_numbers=tuple(args.failing_number) if args.failing_number else defaults.failing_numbers,
         lenient=args.lenient,
+        conversation_app_ids=tuple(args.conversation_app_id or defaults.conversation_app_ids),
     )
 
 

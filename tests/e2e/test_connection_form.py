@@ -205,7 +205,7 @@ def test_add_test_and_save_a_sinch_connection_in_the_ui(
     assert ui.dialog.locator("input[name=port]").count() == 0
     assert ui.dialog.locator("input[name=schema]").count() == 0
     assert ui.dialog.locator("input[name=password]").get_attribute("type") == "password"
-    assert ui.dialog.locator("input[name=host]").get_attribute("placeholder") == "https://fax.api.sinch.com"
+    assert "each Sinch API" in (ui.dialog.locator("input[name=host]").get_attribute("placeholder") or "")
 
     # 2. Fill the standard fields first: opening "Extra Fields" collapses them.
     ui.dialog.locator("input[name=host]").fill(simulator.url)
@@ -216,7 +216,15 @@ def test_add_test_and_save_a_sinch_connection_in_the_ui(
     # 3. The extra fields, their defaults and the auth type choice; then OAuth2 against the simulator.
     ui.section("Extra Fields")
     extra_labels = ui.labels()
-    for label in ("Project ID", "Auth type", "Timeout (seconds)", "Max retries", "OAuth2 token URL"):
+    for label in (
+        "Project ID",
+        "Auth type",
+        "Timeout (seconds)",
+        "Max retries",
+        "OAuth2 token URL",
+        "Conversation API region",
+        "Conversation app ID",
+    ):
         assert label in extra_labels
     assert "*" in ui.field("Project ID").locator("label").inner_text(), "Project ID is not marked required"
     assert ui.dialog.locator("input[name=element_timeout]").input_value() == "30"
@@ -229,6 +237,11 @@ def test_add_test_and_save_a_sinch_connection_in_the_ui(
     ui.dialog.locator("input[name=element_timeout]").fill("12.5")
     ui.dialog.locator("input[name=element_max_retries]").fill("2")
     ui.dialog.locator("input[name=element_auth_url]").fill(simulator.token_url)
+    assert ui.dialog.locator("input[name=element_conversation_region]").input_value() == "us"
+    ui.field("Conversation API region").get_by_role("combobox").click()
+    assert sorted(ui.page.get_by_role("option").all_inner_texts()) == ["br", "eu", "us"]
+    ui.page.get_by_role("option", name="eu", exact=True).click()
+    ui.dialog.locator("input[name=element_conversation_app_id]").fill("test-app")
     ui.dialog.screenshot(path=str(e2e_workdir / "connection-form-extra.png"))
     ui.save()
 
@@ -239,6 +252,7 @@ def test_add_test_and_save_a_sinch_connection_in_the_ui(
     assert "Test Connection Successful" in toast
     assert f"project {PROJECT_ID}" in toast
     assert "oauth2" in toast
+    assert "Conversation API: ok" in toast, "the Test button also read the connection's Conversation app"
     assert simulator.request_count() > requests_before, "the Test button did not reach the simulator"
 
     # 5. A wrong secret: the failure says what to check and shows no secret.
@@ -283,6 +297,7 @@ def test_add_test_and_save_a_sinch_connection_in_the_ui(
     assert isinstance(extra["timeout"], float), "the timeout must be stored as a number, not a string"
     assert extra["max_retries"] == 2
     assert isinstance(extra["max_retries"], int)
+    assert (extra["conversation_region"], extra["conversation_app_id"]) == ("eu", "test-app")
 
     # 7. Nothing the API server logged shows a secret (Airflow masks the password; the hook the rest).
     server_log = (procs.log_dir / "api-server.log").read_text(errors="replace")

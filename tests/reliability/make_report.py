@@ -35,7 +35,8 @@ about two minutes on Airflow 3.3.2 and on 2.10.5 (`.venv-2.10.5/bin/python -m py
 
 ## 1. Fault matrix
 
-Each cell is one hook call (`list_faxes`, `get_fax`, `download_fax` to a path, `send_fax` with a PDF)
+Each cell is one hook call (`list_faxes`, `get_fax`, `download_fax` to a path, `send_fax` with a PDF,
+and a Conversation API text message, `conversation.send_text`, whose request Sinch's Python SDK builds)
 with one fault on the request it makes. For `list_faxes` the fault hits page 2 of 2, after page 1 was
 already handed out. "Attempts" counts the requests the faulted call made (1 = not retried). The
 connection has `timeout` 1 s and `max_retries` 3; OAuth2 only for the expired-token row.
@@ -43,9 +44,9 @@ connection has `timeout` 1 s and `max_retries` 3; OAuth2 only for the expired-to
 What the numbers say: 429 is retried for every method, honouring `Retry-After` (a POST too: Sinch
 refused it before doing anything). 502, 503, 504, read timeouts and connections broken mid-response are
 retried for GETs (a download starts again and skips the bytes it already wrote); a POST is never repeated
-on them, and its error says Sinch may have created the fax. 500, 4xx and invalid JSON are not retried and
-end in the typed error named in the table. No cell loses a fax, delivers one twice, or leaves a partial
-file.
+on them, and its error says Sinch may have created the fax or sent the message. 500, 4xx and invalid
+JSON are not retried and end in the typed error named in the table. No cell loses a fax, delivers one
+(or a message) twice, or leaves a partial file.
 
 <!-- fault-matrix:begin -->
 <!-- fault-matrix:end -->

@@ -27,6 +27,7 @@ from airflow_provider_sinch.exceptions import (
     SinchResponseError,
     SinchServerError,
 )
+from tests.conftest import PROJECT_ID
 from tests.reliability.conftest import API
 from tests.reliability.report import MatrixRow, check_or_write_section, render_fault_matrix
 
@@ -58,13 +59,16 @@ FIELD_VIOLATIONS = {
     ],
 }
 
-OPS = ("list", "get", "download", "send")
+OPS = ("list", "get", "download", "send", "message")
 OP_LABELS = {
     "list": "list (`list_faxes`, page 2 of 2)",
     "get": "get (`get_fax`)",
     "download": "download (`download_fax`)",
     "send": "send (`send_fax`, POST)",
+    "message": "message (`conversation.send_text`, POST through Sinch's SDK)",
 }
+#: The Conversation API's send path on the simulator.
+MESSAGES = f"/v1/projects/{PROJECT_ID}/messages:send"
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ FAULTS = (
     Fault("reset", "connection reset mid-response", _reset),
     Fault("read-timeout", f"read timeout ({SLOW:g} s answer, {TIMEOUT:g} s timeout)", _slow),
     Fault("truncated", "truncated download (`Content-Length` not reached)", _truncate, ops=("download",)),
-    Fault("invalid-json", "invalid JSON in a 200", _bad_json, ops=("list", "get", "send")),
+    Fault("invalid-json", "invalid JSON in a 200", _bad_json, ops=("list", "get", "send", "message")),
     Fault("401-empty", "401 with an empty body", _fail(401, body_shape="empty")),
     Fault("401-expired", "401 expired token (OAuth2)", _expire, auth="oauth2"),
     Fault("403", "403", _fail(403)),
@@ -146,7 +150,7 @@ class Expect:
 
 def expected(op: str, fault: str) -> Expect:
     """The contract of each cell."""
-    get_like = op != "send"
+    get_like = op not in ("send", "message")
     if fault in ("429+retry-after", "429"):
         return Expect(2)  # a 429 was refused before any work: safe to repeat, even a POST
     if fault == "500":
@@ -269,6 +273,27 @@ def _run_send(hook: SinchHook, sim: RecordedSimulator, inject: Callable[[Target]
             obs.delivered = "no fax created"
 
 
+def _run_message(hook: SinchHook, sim: RecordedSimulator, inject: Callable[[Target], None], obs: Observed) -> None:
+    before = len(sim.server.app.conversation.messages)
+    inject(Target("POST", MESSAGES))
+    sent: dict[str, Any] = {}
+    try:
+        sent = hook.conversation.send_text("Fax archive job failed", to=RECIPIENT, app_id="test-app")
+    finally:
+        obs.attempts = sim.recorder.count(MESSAGES, "POST")
+        if obs.fault == "read-timeout":
+            time.sleep(SLOW - TIMEOUT + 0.3)
+        accepted = [m.id for m in sim.server.app.conversation.messages[before:]]
+        if len(accepted) > 1:
+            obs.delivered = f"TWICE: {len(accepted)} messages accepted"
+        elif accepted and sent.get("message_id") == accepted[0]:
+            obs.delivered = "1 message accepted, its ID returned"
+        elif accepted:
+            obs.delivered = "1 message accepted, the error says it may have been"
+        else:
+            obs.delivered = "no message accepted"
+
+
 def _once(got: list[str], stored: list[str], *, raised: bool) -> str:
     if len(got) != len(set(got)):
         return "TWICE: " + ", ".join(sorted({i for i in got if got.count(i) > 1}))
@@ -286,10 +311,10 @@ ROWS: dict[tuple[str, str], MatrixRow] = {}
 def _useful(message: str, op: str) -> list[str]:
     """What a message lacks to be useful: the method, the path, no credentials."""
     problems = []
-    method = "POST" if op == "send" else "GET"
+    method = "POST" if op in ("send", "message") else "GET"
     if method not in message and "Download" not in message:
         problems.append(f"no {method}")
-    if f"{API}/faxes" not in message and FAX_ID not in message:
+    if f"{API}/faxes" not in message and FAX_ID not in message and MESSAGES not in message:
         problems.append("no path or fax ID")
     return problems
 
@@ -320,8 +345,10 @@ def test_fault_cell(
             folder = tmp_path / "out"
             folder.mkdir()
             _run_download(hook, sim, inject, obs, folder)
-        else:
+        elif op == "send":
             _run_send(hook, sim, inject, obs)
+        else:
+            _run_message(hook, sim, inject, obs)
     except SinchError as exc:
         obs.error = exc
     elapsed = time.monotonic() - started

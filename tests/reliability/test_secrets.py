@@ -94,7 +94,13 @@ def sim_logs() -> Iterator[Collect]:
 
 
 def _conn(sim: RecordedSimulator, auth: str) -> str:
-    extra: dict[str, Any] = {"login": KEY_ID, "password": SECRET, "project_id": PROJECT, "max_retries": 3}
+    extra: dict[str, Any] = {
+        "login": KEY_ID,
+        "password": SECRET,
+        "project_id": PROJECT,
+        "max_retries": 3,
+        "conversation_app_id": "test-app",
+    }
     if auth == "oauth2":
         extra.update(auth_type="oauth2", auth_url=sim.server.token_url)
     return sinch_conn_json(sim.url, **extra)
@@ -166,6 +172,8 @@ def _needles(sim: RecordedSimulator) -> dict[str, str]:
 
 SCENARIOS: list[tuple[str, str, str]] = [(dag_id, "oauth2", "success") for dag_id in EXAMPLES]
 SCENARIOS += [("example_sinch_fax_polling", "basic", "success"), ("example_sinch_fax_polling", "oauth2", "403")]
+# A failed fax fails a task, and its on_failure_callback texts through the Conversation API (Sinch's SDK).
+SCENARIOS += [("example_sinch_fax_alerts", "basic", "alert"), ("example_sinch_fax_alerts", "oauth2", "alert")]
 SCANNED: dict[str, list[str]] = {}
 
 
@@ -203,6 +211,9 @@ def test_no_credential_anywhere(
         kwargs["logical_date"] = start + timedelta(minutes=15)
     if dag_id == "example_sinch_fax_asset":
         kwargs["run_conf"] = {"fax_ids": [fax["id"]]}
+    if ending == "alert":
+        sim.server.store.add_fax(create_time=now - timedelta(minutes=20), status="FAILURE")
+        sent_before = len(sim.server.app.conversation.messages)
 
     if auth == "oauth2":  # a cached token that is expired by the time the DAG uses it: renewed mid-run
         (hook := SinchHook()).request("GET", hook.fax.url("faxes"), params={"pageSize": 1})
@@ -214,7 +225,12 @@ def test_no_credential_anywhere(
         sim.server.faults.fail_next(1, status=503, path_prefix=API, method="GET")
 
     dag_run = _run_dag(dag_id, dags_folder, **kwargs)
-    assert dag_run.state == ("failed" if ending == "403" else "success")
+    assert dag_run.state == ("success" if ending == "success" else "failed")
+    if ending == "alert":
+        alerts = sim.server.app.conversation.messages[sent_before:]
+        assert [m.text for m in alerts] == [
+            f"Airflow: {dag_id}.no_failed_faxes failed (try 1, run {dag_run.run_id})."
+        ], "the notifier sent one message through the Conversation API"
 
     errors: list[str] = []
     if ending == "403":  # the exception the failing task raised, as text
@@ -247,6 +263,8 @@ def test_no_credential_anywhere(
     else:
         assert not new_tokens
     assert stored["xcom"] or ending == "403"
+    if ending == "alert":
+        assert sim.recorder.count("/v1/projects/", "POST") >= 1, "the alert went over the wire"
     if ending == "403":
         assert "HTTP 403" in places["stdout/stderr"] + places["log records"] + places["task log files"]
     else:
@@ -254,7 +272,8 @@ def test_no_credential_anywhere(
     looked_for = "key secret, `key_id:secret`, Basic header value" + (
         ", every access token" if auth == "oauth2" else ""
     )
-    SCANNED[f"{dag_id} ({auth}, {'a task fails with 403' if ending == '403' else 'success'})"] = [
+    endings = {"403": "a task fails with 403", "alert": "a task fails, the notifier texts", "success": "success"}
+    SCANNED[f"{dag_id} ({auth}, {endings[ending]})"] = [
         ", ".join(where for where, text in places.items() if text),
         looked_for,
         str(len(hits)),
