@@ -1,134 +1,64 @@
-"""HTTP plumbing behind :class:`~airflow_provider_sinch.hooks.sinch.SinchHook`.
+"""requests/urllib3 plumbing of :class:`~airflow_provider_sinch.hooks.sinch.SinchHook`.
 
-Retries are urllib3's ``Retry`` (shipped with requests and Airflow) with three Sinch-specific
-changes: a 429 is retried for every method (the server refused it, so even a POST is safe to
-repeat), the wait is capped in total, and each retry logs one line without secrets.
-Authentication is a ``requests`` auth object, so it is applied to every request of the session,
-including a retried one, and asks the :class:`CredentialPolicy` before any credential leaves the process.
+Retries are urllib3's ``Retry`` (shipped with requests and Airflow), deciding with the shared
+:class:`~airflow_provider_sinch.hooks._policy.RetryPolicy`: a 429 is retried for every method (the server
+refused it, so even a POST is safe to repeat), 5xx and read errors for idempotent methods only, the wait
+is capped in total, and each retry logs one line without secrets. Authentication is a ``requests`` auth
+object, so it is applied to every request of the session, including a retried one, and asks the
+:class:`~airflow_provider_sinch.hooks._credentials.CredentialPolicy` before any credential leaves the process.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
-import random
-import re
-import threading
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 from urllib3.exceptions import LocationParseError, MaxRetryError
-from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
-from airflow_provider_sinch._compat import mask_secret
-from airflow_provider_sinch.connection import is_loopback_host
-from airflow_provider_sinch.exceptions import SinchAuthError, SinchInsecureTransportError, SinchResponseError
+from airflow_provider_sinch.exceptions import SinchAuthError, SinchResponseError
+from airflow_provider_sinch.hooks._credentials import (
+    REDACTOR,
+    TOKEN_CACHE,
+    UNSAFE_URL_CHARS,
+    CredentialPolicy,
+    redact,
+    token_cache_key,
+    url_origin,
+)
+from airflow_provider_sinch.hooks._policy import (
+    RETRY_STATUSES,
+    RateLimiter,
+    RetryPolicy,
+    backoff_seconds,
+    shared_rate_limiter,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from urllib3.response import BaseHTTPResponse
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-#: Retry backoff: 0.5 s, 1 s, 2 s, ... up to 30 s, plus up to 0.25 s of jitter.
-BACKOFF_FACTOR, BACKOFF_MAX, BACKOFF_JITTER = 0.5, 30.0, 0.25
-DEFAULT_PORTS = {"http": 80, "https": 443}
-#: Characters no credential-bearing URL may hold: parsers disagree on a backslash (urllib.parse reads
-#: ``https://a\@b/`` as host ``b``, urllib3 connects to ``a``), and a space or control character is never
-#: part of a valid URL.
-UNSAFE_URL_CHARS = re.compile(r"[\\\x00-\x20\x7f]")
-
-
-def is_sinch_host(host: str) -> bool:
-    """Whether ``host`` is one of Sinch's own (``sinch.com`` or a name under it)."""
-    host = host.lower()
-    return host == "sinch.com" or host.endswith(".sinch.com")
-
-
-def url_origin(url: str) -> tuple[str, str, int]:
-    """``(scheme, host, port)`` as urllib3, which opens the connection, reads ``url``."""
-    parsed = parse_url(url)
-    scheme = (parsed.scheme or "").lower()
-    return scheme, (parsed.host or "").lower(), parsed.port or DEFAULT_PORTS.get(scheme, 0)
-
-
-class CredentialPolicy:
-    """The one place that decides where Sinch credentials (key, secret, tokens) may be sent.
-
-    Allowed: the origins (scheme, host, port) the connection names (its API host and its OAuth2 token URL)
-    and ``https://*.sinch.com``; plain ``http://`` only to a loopback host. Every URL is judged as urllib3
-    will send it, which is where the connection goes. The auth objects call :meth:`check` on each prepared
-    request just before they add a header, so retries, redirects and the token request are all covered.
-
-    :param configured: the URLs the connection names; each must itself be allowed.
-    """
-
-    def __init__(self, *configured: str) -> None:
-        for url in configured:
-            reason = self._unsafe(url)
-            if reason:
-                raise SinchInsecureTransportError(
-                    f"Refusing the connection's URL {_shown(url)}: {reason}. Fix the connection's host (API base URL) "
-                    "or OAuth2 token URL (extra auth_url)."
-                )
-        self.origins = frozenset(url_origin(url) for url in configured)
-
-    @staticmethod
-    def _unsafe(url: str) -> str | None:
-        """Why ``url`` may carry no credential whoever names it, or None."""
-        if UNSAFE_URL_CHARS.search(url):
-            return "it contains a backslash, a space or a control character, which HTTP parsers read differently"
-        if url.startswith("//"):
-            return "it has no scheme ('//host/...')"
-        try:
-            scheme, host, _ = url_origin(url)
-        except LocationParseError:
-            return "it is not a valid URL"
-        if scheme not in DEFAULT_PORTS or not host:
-            return "only https:// URLs (or http:// to a loopback host) with a host name are allowed"
-        if scheme == "http" and not is_loopback_host(host):
-            return (
-                "only https is allowed, or plain http to a loopback host (127.0.0.1, ::1, localhost) such as "
-                "a local simulator"
-            )
-        return None
-
-    def refusal(self, url: str) -> str | None:
-        """Why no credential may go to ``url``, or None when it may."""
-        reason = self._unsafe(url)
-        if reason:
-            return reason
-        origin = url_origin(url)
-        if origin in self.origins or (origin[0] == "https" and origin[2] == 443 and is_sinch_host(origin[1])):
-            return None
-        return "it is neither the connection's host, its OAuth2 token URL nor a Sinch API host (https://*.sinch.com)"
-
-    def check(self, url: str) -> None:
-        """Raise :class:`SinchInsecureTransportError` unless credentials may go to ``url``."""
-        reason = self.refusal(url)
-        if reason:
-            raise SinchInsecureTransportError(
-                f"Refusing to send Sinch credentials to {_shown(url)}: {reason}. Pass a path to use the "
-                "connection's host, or fix the connection's host (API base URL) or OAuth2 token URL (extra auth_url)."
-            )
-
-
-def _shown(url: str) -> str:
-    """``scheme://host:port`` of a URL for a message (its path and query may hold phone numbers)."""
-    try:
-        scheme, host, port = url_origin(url)
-    except LocationParseError:
-        return "an unparsable URL"
-    if not scheme:
-        return repr(url.split("?", 1)[0][:80])
-    return f"{scheme}://{host}" if DEFAULT_PORTS.get(scheme) == port else f"{scheme}://{host}:{port}"
+__all__ = [
+    "REDACTOR",
+    "RETRY_STATUSES",
+    "TOKEN_CACHE",
+    "UNSAFE_URL_CHARS",
+    "CredentialPolicy",
+    "PolicySession",
+    "RateLimiter",
+    "SinchBasicAuth",
+    "SinchOAuth2Auth",
+    "SinchRetry",
+    "TimeoutHTTPAdapter",
+    "backoff_seconds",
+    "redact",
+    "shared_rate_limiter",
+]
 
 
 class PolicySession(requests.Session):
@@ -155,78 +85,8 @@ class PolicySession(requests.Session):
             del headers["Authorization"]
 
 
-class Redactor:
-    """Every form of the secrets in use that could reach a message, to scrub from text and mask in logs.
-
-    For a key: the secret, its URL-quoted and JSON-escaped forms, ``id:secret`` and its Basic base64; for an
-    OAuth2 token: the token and its quoted form. One per process, like the token cache and Airflow's masker.
-    """
-
-    #: Shorter strings are not scrubbed: they would mangle unrelated text.
-    MIN_LENGTH = 4
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._forms: list[str] = []
-
-    def add_key(self, key_id: str, key_secret: str) -> None:
-        """Register a key's secret in all its forms."""
-        pair = f"{key_id}:{key_secret}"
-        basic = base64.b64encode(pair.encode()).decode("ascii")
-        self._add(key_secret, *_quoted(key_secret), json.dumps(key_secret)[1:-1], pair, basic, *_quoted(basic))
-
-    def add_token(self, token: str) -> None:
-        """Register an OAuth2 access token."""
-        self._add(token, *_quoted(token))
-
-    def _add(self, *forms: str) -> None:
-        fresh = [form for form in dict.fromkeys(forms) if len(form) >= self.MIN_LENGTH]
-        with self._lock:
-            known = set(self._forms)
-            new = [form for form in fresh if form not in known]
-            if not new:
-                return
-            self._forms = sorted([*self._forms, *new], key=len, reverse=True)  # longest first: no partial leftovers
-        for form in new:
-            mask_secret(form)
-
-    def scrub(self, text: str) -> str:
-        """``text`` with every registered form replaced by ``***``."""
-        for form in self._forms:
-            if form in text:
-                text = text.replace(form, "***")
-        return text
-
-    def scrub_value(self, value: Any) -> Any:
-        """:meth:`scrub` applied to every string inside lists and dicts (an error's ``details``)."""
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, list):
-            return [self.scrub_value(item) for item in value]
-        if isinstance(value, dict):
-            return {self.scrub_value(k): self.scrub_value(v) for k, v in value.items()}
-        return value
-
-
-def _quoted(text: str) -> tuple[str, ...]:
-    return quote(text, safe=""), quote(text), quote_plus(text)
-
-
-REDACTOR = Redactor()
-
-
-def redact(text: str) -> str:
-    """``text`` without any form of any Sinch secret or token this process uses (see :class:`Redactor`)."""
-    return REDACTOR.scrub(text)
-
-
-def backoff_seconds(attempt: int) -> float:
-    """Seconds to wait before retry number ``attempt`` (1-based): the one backoff of every retry loop."""
-    return min(BACKOFF_MAX, BACKOFF_FACTOR * 2 ** max(attempt - 1, 0)) + random.uniform(0, BACKOFF_JITTER)
-
-
 class SinchRetry(Retry):
-    """urllib3 ``Retry`` that also retries 429 on POST, caps the total wait and logs each retry."""
+    """urllib3 ``Retry`` deciding with :class:`RetryPolicy`; caps the total wait and logs each retry."""
 
     def __init__(
         self,
@@ -257,10 +117,9 @@ class SinchRetry(Retry):
         return super().new(**params)  # type: ignore[return-value]
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if status_code == 429 and self.status_forcelist and 429 in self.status_forcelist:
-            # A 429 was refused before any work was done: repeating it is safe for every method.
-            return bool(self.total) or self.total is None
-        return super().is_retry(method, status_code, has_retry_after)
+        if status_code not in RETRY_STATUSES or not RetryPolicy.retries_status(method, status_code):
+            return False
+        return bool(self.total) or self.total is None
 
     def increment(  # type: ignore[override]
         self,
@@ -273,12 +132,10 @@ class SinchRetry(Retry):
     ) -> SinchRetry:
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         assert isinstance(new, SinchRetry)
-        wait = None
-        if response is not None and self.respect_retry_after_header:
-            wait = self.get_retry_after(response)
+        retry_after = self.get_retry_after(response) if response is not None else None
+        policy = RetryPolicy(max_retries=len(new.history), max_total_wait=self.max_total_wait)
+        wait = policy.next_wait(len(new.history), self.waited, retry_after)
         if wait is None:
-            wait = backoff_seconds(len(new.history))
-        if self.waited + wait > self.max_total_wait:
             # Past the total-wait cap: give up now and let the caller turn the last answer into an error.
             raise MaxRetryError(_pool, url or "", error or Exception(f"total retry wait cap {self.max_total_wait}s"))
         new.next_wait = wait
@@ -287,12 +144,7 @@ class SinchRetry(Retry):
             path = (url or "").split("?", 1)[0]
             cause = f"HTTP {response.status}" if response is not None else type(error).__name__
             self.logger.warning(
-                "Sinch %s %s answered %s; retry %d in %.2f s",
-                method,
-                path,
-                cause,
-                len(new.history),
-                wait,
+                "Sinch %s %s answered %s; retry %d in %.2f s", method, path, cause, len(new.history), wait
             )
         return new
 
@@ -312,34 +164,6 @@ class _DropUrllib3RetryLines(logging.Filter):
 
 
 logging.getLogger("urllib3.connectionpool").addFilter(_DropUrllib3RetryLines())
-
-
-class RateLimiter:
-    """Spaces requests evenly, at most ``rate`` per second, across every thread that uses it."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def wait(self) -> None:
-        """Block until the caller's turn."""
-        with self._lock:
-            now = time.monotonic()
-            turn = max(now, self._next)
-            self._next = turn + self.interval
-        if turn > now:
-            time.sleep(turn - now)
-
-
-_LIMITERS: dict[tuple[str, str, float], RateLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
-
-
-def shared_rate_limiter(host: str, key_id: str, rate: float) -> RateLimiter:
-    """The limiter of one access key on one host, shared by every hook of the process (Sinch limits per key)."""
-    with _LIMITERS_LOCK:
-        return _LIMITERS.setdefault((host, key_id, rate), RateLimiter(rate))
 
 
 class TimeoutHTTPAdapter(HTTPAdapter):
@@ -388,21 +212,6 @@ class SinchBasicAuth(HTTPBasicAuth):
         return f"SinchBasicAuth(key_id={self.username!r})"
 
 
-class _TokenCache:
-    """Process-wide cache of OAuth2 tokens, so every hook of a worker shares one token per key."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-
-    def clear(self) -> None:
-        with self.lock:
-            self.tokens.clear()
-
-
-TOKEN_CACHE = _TokenCache()
-
-
 class SinchOAuth2Auth(AuthBase):
     """OAuth2 client-credentials bearer auth with a cached token, renewed before expiry and on 401 expired.
 
@@ -414,9 +223,6 @@ class SinchOAuth2Auth(AuthBase):
     :param policy: where the key and the tokens may be sent.
     :param on_token: called with each new token (the hook registers it with the redactor).
     """
-
-    #: Renew a token this many seconds before Sinch says it expires.
-    REFRESH_MARGIN = 60.0
 
     def __init__(
         self,
@@ -436,23 +242,21 @@ class SinchOAuth2Auth(AuthBase):
         self._on_token = on_token
         self._token_auth = SinchBasicAuth(key_id, key_secret, policy)
         self.token_requests = 0
-        secret_digest = hashlib.sha256(key_secret.encode()).hexdigest()
-        self._cache_key = (token_url, key_id, secret_digest)
+        self._cache_key = token_cache_key(token_url, key_id, key_secret)
 
     def __repr__(self) -> str:
         return f"SinchOAuth2Auth(key_id={self.key_id!r}, token_url={self.token_url!r})"
 
     def get_token(self, *, stale: str | None = None) -> str:
         """Return a valid token, fetching one if none is cached, it is near expiry, or it equals ``stale``."""
-        with TOKEN_CACHE.lock:
-            cached = TOKEN_CACHE.tokens.get(self._cache_key)
-            if cached is not None:
-                token, renew_at = cached
-                if token != stale and time.monotonic() < renew_at:
-                    return token
-            token, expires_in = self._fetch_token()
-            margin = self.REFRESH_MARGIN if expires_in > 2 * self.REFRESH_MARGIN else expires_in / 2
-            TOKEN_CACHE.tokens[self._cache_key] = (token, time.monotonic() + expires_in - margin)
+        token = TOKEN_CACHE.peek(self._cache_key, stale)
+        if token is not None:
+            return token
+        with TOKEN_CACHE.fetch_lock:  # one fetch at a time per process: the others then find it cached
+            token = TOKEN_CACHE.peek(self._cache_key, stale)
+            if token is None:
+                token, expires_in = self._fetch_token()
+                TOKEN_CACHE.put(self._cache_key, token, expires_in)
             return token
 
     def _fetch_token(self) -> tuple[str, float]:

@@ -16,7 +16,6 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import ReadTimeoutError
-from urllib3.util.retry import Retry
 
 from airflow_provider_sinch import __version__
 from airflow_provider_sinch._compat import BaseHook
@@ -27,29 +26,23 @@ from airflow_provider_sinch.connection import (
     SinchConnectionSettings,
     parse_connection,
 )
-from airflow_provider_sinch.exceptions import (
-    SinchAPIError,
-    SinchAuthError,
-    SinchConnectionConfigError,
-    SinchConnectionError,
-    SinchInvalidRequestError,
-    SinchNotFoundError,
-    SinchRateLimitError,
-    SinchResponseError,
-    SinchServerError,
-)
+from airflow_provider_sinch.exceptions import SinchConnectionConfigError, SinchConnectionError, SinchResponseError
+from airflow_provider_sinch.hooks._credentials import REDACTOR, UNSAFE_URL_CHARS, CredentialPolicy, redact
 from airflow_provider_sinch.hooks._http import (
-    REDACTOR,
-    RETRY_STATUSES,
-    UNSAFE_URL_CHARS,
-    CredentialPolicy,
     PolicySession,
     SinchBasicAuth,
     SinchOAuth2Auth,
     SinchRetry,
     TimeoutHTTPAdapter,
+)
+from airflow_provider_sinch.hooks._policy import (
+    IDEMPOTENT_METHODS,
+    RETRY_STATUSES,
+    api_error,
     backoff_seconds,
-    redact,
+    connection_error,
+    outcome_unknown,
+    reason,
     shared_rate_limiter,
 )
 
@@ -178,7 +171,7 @@ class SinchHook(BaseHook):
         settings = self.settings
         limiter = None
         if with_auth and settings.rate_limit:
-            limiter = shared_rate_limiter(settings.host or "sinch.com", settings.key_id, settings.rate_limit)
+            limiter = shared_rate_limiter(settings.host, settings.key_id, settings.rate_limit)
         retry = SinchRetry(
             total=settings.max_retries,
             connect=settings.max_retries,
@@ -309,7 +302,7 @@ class SinchHook(BaseHook):
         self.request_count += 1
         # urllib3 retries up to the response headers only; a body that breaks after them is retried here when
         # the method is safe to repeat (a streamed body is read, and retried, by the caller).
-        repeatable = not kwargs.get("stream") and method.upper() in Retry.DEFAULT_ALLOWED_METHODS
+        repeatable = not kwargs.get("stream") and method.upper() in IDEMPOTENT_METHODS
         attempt = 0
         while True:
             try:
@@ -340,76 +333,36 @@ class SinchHook(BaseHook):
         return json_body(self.request(method, path_or_url, **kwargs))
 
     def _connection_error(self, method: str, path: str, url: str, timeout: Any, exc: Exception) -> SinchConnectionError:
-        if isinstance(exc, requests.exceptions.SSLError):
-            return SinchConnectionError(
-                f"Sinch {method} {path} failed: the TLS certificate of {urlsplit(url).netloc} could not be "
-                "verified. For a server with its own certificate (e.g. the local simulator), set the "
-                "connection's 'ca_bundle' extra to its PEM file."
-            )
-        if isinstance(exc, requests.Timeout) or "timed out" in str(exc):
-            return SinchConnectionError(
-                f"Sinch {method} {path} timed out after {timeout} s (timeout of connection "
-                f"{self.sinch_conn_id!r}); raise the connection's 'timeout' extra if Sinch is slow."
-                + outcome_unknown(method)
-            )
-        why = reason(exc)
-        return SinchConnectionError(
-            f"Sinch {method} {path} failed: could not reach {urlsplit(url).netloc} or the connection broke ({why}), "
-            "after the connection's retries." + ("" if "refused" in why else outcome_unknown(method))
+        return connection_error(
+            method,
+            path,
+            urlsplit(url).netloc,
+            exc,
+            timeout=timeout,
+            conn_id=self.sinch_conn_id,
+            tls=isinstance(exc, requests.exceptions.SSLError),
+            timed_out=isinstance(exc, requests.Timeout) or "timed out" in str(exc),
         )
 
     def raise_for_status(self, response: requests.Response) -> None:
-        """Raise the typed error for an error response; messages name what to check, never credentials."""
-        status = response.status_code
-        if status < 400:
+        """Raise the typed error of an error response (see :func:`~airflow_provider_sinch.hooks._policy.api_error`)."""
+        if response.status_code < 400:
             return
-        method = response.request.method if response.request is not None else "?"
-        path = urlsplit(response.url).path
-        code, message, details = error_fields(response)
-        message, details = (None if message is None else redact(message)), REDACTOR.scrub_value(details)
-        what = f"Sinch {method} {path} answered HTTP {status}"
-        if code or message:
-            what += f" (code {code}: {message})" if code else f" ({message})"
-        kwargs: dict[str, Any] = {
-            "status_code": status,
-            "sinch_code": code,
-            "sinch_message": message,
-            "details": details,
-            "method": method,
-            "path": path,
-        }
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
         response.close()
-        if status in (401, 403):
-            hint = (
-                "check the connection's key ID and key secret and that project ID "
-                f"{self.settings.project_id!r} belongs to that access key"
-                if status == 401
-                else "the access key has no access to this API or project; check its permissions in the Sinch dashboard"
-            )
-            raise SinchAuthError(redact(f"{what}: {hint}."), **kwargs)
-        if status == 404:
-            raise SinchNotFoundError(redact(f"{what}: the resource does not exist."), **kwargs)
-        if status == 429:
-            retries = getattr(response.raw, "retries", None)
-            waited = float(getattr(retries, "waited", 0.0) or 0.0)
-            raise SinchRateLimitError(
-                redact(
-                    f"{what}: rate limited after {self.settings.max_retries} retries and {waited:.1f} s of "
-                    "waiting. Basic auth is heavily rate limited by Sinch: use auth_type 'oauth2', lower the "
-                    "request rate, or raise max_retries."
-                ),
-                waited=waited,
-                **kwargs,
-            )
-        if status in (400, 422):
-            error = SinchInvalidRequestError(what, **kwargs)
-            violations = "; ".join(f"{v['field']}: {v['description']}" for v in error.field_violations)
-            error.args = (redact(f"{what}: {violations or 'Sinch rejected the request'}."),)
-            raise error
-        if status >= 500:
-            advice = outcome_unknown(method) or " Try again later."
-            raise SinchServerError(redact(f"{what}: Sinch had a server error.{advice}"), **kwargs)
-        raise SinchAPIError(redact(f"{what}."), **kwargs)
+        retries = getattr(response.raw, "retries", None)
+        raise api_error(
+            response.status_code,
+            (response.request.method if response.request is not None else None) or "?",
+            urlsplit(response.url).path,
+            body,
+            project_id=self.settings.project_id,
+            max_retries=self.settings.max_retries,
+            waited=float(getattr(retries, "waited", 0.0) or 0.0),
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and project with one cheap read-only call per API the connection is set up for."""
@@ -452,55 +405,8 @@ def json_body(response: requests.Response) -> Any:
         ) from None
 
 
-def error_fields(response: requests.Response) -> tuple[str | None, str | None, list[Any]]:
-    """Sinch's (code, message, details) from any of its error shapes, or Nones for an empty/unreadable body.
-
-    The Fax API answers ``{code: 400, status, message, details}`` or ``{code: "404", error, message}``; the
-    other APIs (Conversation, Numbers, ...) answer ``{"error": {code, message, status, details}}``.
-    """
-    try:
-        body = response.json() if response.content else None
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        body = body["error"]
-    if not isinstance(body, dict):
-        return None, None, []
-    code = body.get("code")
-    message = body.get("message") or body.get("error") or body.get("status")
-    raw_details = body.get("details")
-    details: list[Any] = raw_details if isinstance(raw_details, list) else []
-    return (None if code is None else str(code)), (None if message is None else str(message)[:500]), details
-
-
-def outcome_unknown(method: str | None) -> str:
-    """For a request that is not safe to repeat: it was not repeated, and may have taken effect anyway."""
-    method = (method or "").upper()
-    if not method or method in Retry.DEFAULT_ALLOWED_METHODS:
-        return ""
-    return (
-        f" The {method} was not repeated, but Sinch may have acted on it (created the fax, sent the message): "
-        "check before sending it again."
-    )
-
-
 def body_broke(exc: BaseException) -> bool:
     """Whether a requests error says the response body broke off after the headers had arrived."""
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return True
     return isinstance(exc, requests.ConnectionError) and bool(exc.args) and isinstance(exc.args[0], ReadTimeoutError)
-
-
-def reason(exc: BaseException) -> str:
-    """A short cause of a requests error without the URL (which may carry phone numbers)."""
-    name = type(exc).__name__
-    text = str(exc)
-    if "Read timed out" in text:
-        return f"{name}: read timed out"
-    if "Connection refused" in text:
-        return f"{name}: connection refused"
-    if "reset" in text.lower() or "aborted" in text.lower():
-        return f"{name}: connection reset"
-    if "IncompleteRead" in text or "incomplete" in text.lower():
-        return f"{name}: incomplete read"
-    return name

@@ -35,8 +35,7 @@ from airflow_provider_sinch.clients.fax.vocabulary import (
     validate_resolution,
 )
 from airflow_provider_sinch.exceptions import SinchDownloadError, SinchResponseError
-from airflow_provider_sinch.hooks._http import backoff_seconds
-from airflow_provider_sinch.hooks.sinch import reason
+from airflow_provider_sinch.hooks._policy import backoff_seconds, reason
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
