@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_sinch._compat import AIRFLOW_V_3
-from airflow_provider_sinch.hooks.sinch import SinchHook
+from airflow_provider_sinch.hooks.sinch_async import SinchAsyncHook
 from airflow_provider_sinch.simulator import SimulatorConfig, SimulatorServer
 from airflow_provider_sinch.triggers.fax import FaxTrigger, NewFaxEventTrigger
 from tests.conftest import KEY_ID, KEY_SECRET, PROJECT_ID, sinch_conn_json
@@ -262,7 +262,7 @@ def test_event_trigger_remembers_fired_faxes_in_the_asset_state_store(sim: Simul
     async def one_poll(trigger: NewFaxEventTrigger) -> list[str]:
         trigger.asset_state_store = state  # what the triggerer injects for a watched asset (Airflow 3.3)
         await trigger.load_seen()
-        fresh = [fax["id"] for fax in await trigger.poll_once(SinchHook())]
+        fresh = [fax["id"] for fax in await trigger.poll_once(SinchAsyncHook())]
         await trigger.save_seen()
         return fresh
 
@@ -275,7 +275,7 @@ def test_event_trigger_remembers_fired_faxes_in_the_asset_state_store(sim: Simul
     assert asyncio.run(one_poll(after_restart)) == [second["id"]], "a restarted triggerer does not repeat"
 
     without_store = round_trip(before_restart)
-    fresh = asyncio.run(without_store.poll_once(SinchHook()))
+    fresh = asyncio.run(without_store.poll_once(SinchAsyncHook()))
     assert sorted(f["id"] for f in fresh) == sorted([first["id"], second["id"]]), "no store: at least once"
 
 

@@ -18,6 +18,7 @@ from urllib.parse import quote, urljoin
 
 if TYPE_CHECKING:
     from airflow_provider_sinch.hooks.sinch import SinchHook
+    from airflow_provider_sinch.hooks.sinch_async import SinchAsyncHook
 
 #: The API clients a hook offers as attributes: attribute name -> ``module:Class``.
 API_CLIENTS: dict[str, str] = {
@@ -45,7 +46,7 @@ class SinchAPIClient:
     #: The path of the project's resources under the API host; ``{project_id}`` is filled in.
     base_path: ClassVar[str] = "/"
 
-    def __init__(self, hook: SinchHook) -> None:
+    def __init__(self, hook: SinchHook | SinchAsyncHook) -> None:
         self.hook = hook
 
     def api_host(self) -> str:

@@ -17,6 +17,8 @@ from airflow_provider_sinch.exceptions import SinchArgumentError, SinchConnectio
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from airflow_provider_sinch.hooks.sinch import SinchHook
+
 #: Channels of Sinch's ``ConversationChannel`` (Conversation API document).
 CHANNELS = (
     "SMS", "RCS", "WHATSAPP", "MMS", "KAKAOTALK", "KAKAOTALKCHAT", "VIBERBM", "LINE", "INSTAGRAM", "MESSENGER",
@@ -86,6 +88,8 @@ class ConversationClient(SinchAPIClient):
     connection's ``conversation_region`` (us, eu or br) unless a call names another; the app, its
     ``conversation_app_id`` unless a call names another.
     """
+
+    hook: SinchHook
 
     title = "Conversation API"
     base_path = "/v1/projects/{project_id}/"

@@ -20,7 +20,6 @@ from requests.auth import AuthBase, HTTPBasicAuth
 from urllib3.exceptions import LocationParseError, MaxRetryError
 from urllib3.util.retry import Retry
 
-from airflow_provider_sinch.exceptions import SinchAuthError, SinchResponseError
 from airflow_provider_sinch.hooks._credentials import (
     REDACTOR,
     TOKEN_CACHE,
@@ -36,6 +35,7 @@ from airflow_provider_sinch.hooks._policy import (
     RetryPolicy,
     backoff_seconds,
     shared_rate_limiter,
+    token_answer,
 )
 
 if TYPE_CHECKING:
@@ -267,27 +267,11 @@ class SinchOAuth2Auth(AuthBase):
             timeout=self.timeout,
         )
         self.token_requests += 1
-        if response.status_code in (400, 401, 403):
-            raise SinchAuthError(
-                f"Sinch refused the OAuth2 token request with HTTP {response.status_code}: check the "
-                "connection's key ID and key secret (an access key of the project), and its OAuth2 token URL "
-                "(extra auth_url).",
-                status_code=response.status_code,
-            )
-        if not response.ok:
-            raise SinchResponseError(
-                f"The OAuth2 token endpoint answered HTTP {response.status_code}.",
-                status_code=response.status_code,
-            )
         try:
-            body = response.json()
-            token = str(body["access_token"])
-            expires_in = float(body.get("expires_in") or 3600)
-        except (ValueError, KeyError, TypeError):
-            raise SinchResponseError(
-                "The OAuth2 token endpoint answered without a usable access_token.",
-                status_code=response.status_code,
-            ) from None
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        token, expires_in = token_answer(response.status_code, body)
         if self._on_token is not None:
             self._on_token(token)
         return token, expires_in

@@ -20,6 +20,7 @@ from airflow_provider_sinch.exceptions import (
     SinchInvalidRequestError,
     SinchNotFoundError,
     SinchRateLimitError,
+    SinchResponseError,
     SinchServerError,
 )
 from airflow_provider_sinch.hooks._credentials import REDACTOR, redact
@@ -155,6 +156,24 @@ def api_error(
         advice = outcome_unknown(method) or " Try again later."
         return SinchServerError(redact(f"{what}: Sinch had a server error.{advice}"), **kwargs)
     return SinchAPIError(redact(f"{what}."), **kwargs)
+
+
+def token_answer(status: int, body: Any) -> tuple[str, float]:
+    """``(access_token, expires_in)`` of an OAuth2 token answer, or the typed error that says what to check."""
+    if status in (400, 401, 403):
+        raise SinchAuthError(
+            f"Sinch refused the OAuth2 token request with HTTP {status}: check the connection's key ID and key "
+            "secret (an access key of the project), and its OAuth2 token URL (extra auth_url).",
+            status_code=status,
+        )
+    if not 200 <= status < 300:
+        raise SinchResponseError(f"The OAuth2 token endpoint answered HTTP {status}.", status_code=status)
+    try:
+        return str(body["access_token"]), float(body.get("expires_in") or 3600)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise SinchResponseError(
+            "The OAuth2 token endpoint answered without a usable access_token.", status_code=status
+        ) from None
 
 
 def reason(exc: BaseException) -> str:

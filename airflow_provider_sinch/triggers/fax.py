@@ -2,7 +2,9 @@
 
 Both triggers match with :func:`~airflow_provider_sinch.clients.fax.core.find_matching_faxes`, the one
 matching function that ``FaxSensor.poke`` and ``SendFaxOperator``'s wait also run, so the deferred and
-non-deferred paths cannot drift apart.
+non-deferred paths cannot drift apart. They await the async transport
+(:class:`~airflow_provider_sinch.hooks.sinch_async.SinchAsyncHook`, httpx): no thread per poll, and the
+waits for given faxes share their polls.
 
 Trigger events carry fax IDs and statuses only, never phone numbers: the triggerer logs every
 event it fires.
@@ -13,22 +15,30 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import weakref
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sinch._time import UTC, fax_create_time, format_create_time, to_utc
 from airflow_provider_sinch._validation import DEFAULT_CONN_ID
-from airflow_provider_sinch.clients.fax.vocabulary import sort_newest_first, validate_direction, validate_status
+from airflow_provider_sinch.clients.fax.vocabulary import (
+    TERMINAL_FAX_STATUSES,
+    sort_newest_first,
+    validate_direction,
+    validate_fax_id,
+    validate_status,
+)
 from airflow_provider_sinch.exceptions import (
     SinchConnectionError,
     SinchError,
     SinchRateLimitError,
     SinchServerError,
 )
-from airflow_provider_sinch.hooks._http import redact
-from airflow_provider_sinch.hooks.sinch import SinchHook
+from airflow_provider_sinch.hooks._credentials import redact
+from airflow_provider_sinch.hooks.sinch_async import SinchAsyncHook
 
 try:  # Airflow 3: event-driven scheduling with AssetWatcher
     from airflow.triggers.base import BaseEventTrigger as _EventTriggerBase
@@ -64,13 +74,111 @@ def _json_criteria(criteria: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@dataclass(eq=False)
+class _Wait:
+    """One trigger waiting for its faxes: resolved when every one of them is final."""
+
+    fax_ids: list[str]
+    interval: float
+    done: asyncio.Future[list[dict[str, Any]]]
+
+
+class FaxWaitPoller:
+    """The polls of every ``FaxTrigger`` waiting on fax IDs, for one connection in one triggerer loop.
+
+    Each round it asks for the faxes all waits still need with the fewest requests
+    (:func:`~airflow_provider_sinch.clients.fax.core.poll_faxes`: a listing around their creation times when
+    many wait, a lookup per fax when few do, a lookup for any the listing missed) and resolves every wait
+    whose faxes are all final. A final fax is not asked for again. It polls at the shortest interval of its
+    waits and stops when nobody waits. A wait's answer depends only on Sinch's data, so a trigger that moves
+    to another triggerer resolves the same way there.
+    """
+
+    _pollers: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, FaxWaitPoller]]] = (
+        weakref.WeakKeyDictionary()
+    )
+    #: Let the waits of a burst of deferrals register before the first round.
+    GATHER_SECONDS = 0.05
+
+    def __init__(self, sinch_conn_id: str) -> None:
+        self.sinch_conn_id = sinch_conn_id
+        self.waits: set[_Wait] = set()
+        self.final: dict[str, dict[str, Any]] = {}
+        self.rounds = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of(cls, sinch_conn_id: str) -> FaxWaitPoller:
+        """The poller of a connection in the running event loop (created on first use)."""
+        pollers = cls._pollers.setdefault(asyncio.get_running_loop(), {})
+        if sinch_conn_id not in pollers:
+            pollers[sinch_conn_id] = cls(sinch_conn_id)
+        return pollers[sinch_conn_id]
+
+    async def wait(self, fax_ids: list[str], interval: float) -> list[dict[str, Any]]:
+        """Every fax of ``fax_ids``, in that order, once all are final; a failed lookup raises its error."""
+        loop = asyncio.get_running_loop()
+        wait = _Wait(list(fax_ids), interval, loop.create_future())
+        self.waits.add(wait)
+        if self._task is None:
+            self._task = loop.create_task(self._run(), name=f"sinch-fax-waits-{self.sinch_conn_id}")
+        try:
+            return await wait.done
+        finally:
+            self.waits.discard(wait)  # resolved, failed or cancelled: this wait leaves the poller
+            if not self.waits and self._task is not None:
+                task, self._task = self._task, None
+                task.cancel()  # nobody waits: stop polling now, not after the next sleep
+
+    async def _run(self) -> None:
+        hook = SinchAsyncHook(self.sinch_conn_id)
+        try:
+            await asyncio.sleep(self.GATHER_SECONDS)
+            while self.waits:
+                await self._round(hook)
+                if self.waits:
+                    await asyncio.sleep(min(wait.interval for wait in self.waits))
+        finally:
+            pollers = self._pollers.get(asyncio.get_running_loop(), {})
+            if self._task is None and pollers.get(self.sinch_conn_id) is self:
+                del pollers[self.sinch_conn_id]  # unless a new wait started a new round of polls meanwhile
+            await hook.aclose()
+
+    async def _round(self, hook: SinchAsyncHook) -> None:
+        waits = [wait for wait in self.waits if not wait.done.done()]
+        needed = [fax_id for wait in waits for fax_id in wait.fax_ids if fax_id not in self.final]
+        self.rounds += 1
+        try:
+            answers = await hook.fax.poll_faxes(needed) if needed else {}
+        except (SinchError, ValueError) as exc:  # after the transport's retries: every wait learns of it
+            for wait in waits:
+                if not wait.done.done():
+                    wait.done.set_exception(exc)
+            return
+        for fax_id, answer in answers.items():
+            if isinstance(answer, dict) and answer.get("status") in TERMINAL_FAX_STATUSES:
+                self.final[fax_id] = answer
+        for wait in waits:
+            failed = next((answers[i] for i in wait.fax_ids if isinstance(answers.get(i), Exception)), None)
+            if failed is not None:
+                wait.done.set_exception(failed)
+            elif all(fax_id in self.final for fax_id in wait.fax_ids):
+                wait.done.set_result([self.final[fax_id] for fax_id in wait.fax_ids])
+        waiting = {fax_id for wait in self.waits for fax_id in wait.fax_ids}
+        self.final = {fax_id: fax for fax_id, fax in self.final.items() if fax_id in waiting}
+
+
 class FaxTrigger(BaseTrigger):
-    """Poll Sinch until ``find_matching_faxes`` finds what a deferred task waits for.
+    """Poll Sinch until ``find_matching_faxes`` finds what a deferred task waits for; no threads.
 
     Fires one event and stops: ``{"status": "success", "fax_ids": [...]}`` when the wait is over, or
-    ``{"status": "error", "message": ...}`` when Sinch keeps failing (after the hook's retries). The
+    ``{"status": "error", "message": ...}`` when Sinch keeps failing (after the transport's retries). The
     event depends only on Sinch's data, so a trigger restarted by another triggerer fires the same
     event; the resumed task reads the faxes again with the same function.
+
+    A wait for given fax IDs shares its polls with every other such wait of the connection in the
+    triggerer (:class:`FaxWaitPoller`): a thousand deferred sends cost a few requests per poll, not a
+    thousand. A wait for filters polls on its own.
 
     :param criteria: keyword arguments of ``find_matching_faxes`` (JSON values only).
     :param sinch_conn_id: the ``sinch`` connection.
@@ -96,22 +204,29 @@ class FaxTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = SinchHook(sinch_conn_id=self.sinch_conn_id)
+        try:
+            if "fax_ids" in self.criteria:
+                fax_ids = [validate_fax_id(fax_id) for fax_id in self.criteria["fax_ids"]]
+                faxes = await FaxWaitPoller.of(self.sinch_conn_id).wait(fax_ids, self.poll_interval)
+            else:
+                faxes = await self._wait_for_filters()
+        except (SinchError, ValueError) as exc:
+            yield TriggerEvent({"status": "error", "message": redact(str(exc))})
+            return
+        self.log.info("Wait over: %d matching faxes", len(faxes))
+        yield TriggerEvent({"status": "success", "fax_ids": [str(fax.get("id")) for fax in faxes]})
+
+    async def _wait_for_filters(self) -> list[dict[str, Any]]:
+        hook = SinchAsyncHook(self.sinch_conn_id)
         try:
             while True:
-                try:
-                    faxes = await asyncio.to_thread(hook.fax.find_matching_faxes, **self.criteria)
-                except (SinchError, ValueError) as exc:
-                    yield TriggerEvent({"status": "error", "message": redact(str(exc))})
-                    return
+                faxes = await hook.fax.find_matching_faxes(**self.criteria)
                 if faxes:
-                    self.log.info("Wait over: %d matching faxes", len(faxes))
-                    yield TriggerEvent({"status": "success", "fax_ids": [str(fax.get("id")) for fax in faxes]})
-                    return
+                    return faxes
                 self.log.info("No match yet; polling Sinch again in %.3g s", self.poll_interval)
                 await asyncio.sleep(self.poll_interval)
         finally:
-            hook.close()
+            await hook.aclose()
 
 
 class NewFaxEventTrigger(_EventTriggerBase):
@@ -250,13 +365,11 @@ class NewFaxEventTrigger(_EventTriggerBase):
                 del self.seen[fax_id]
         return fresh
 
-    async def poll_once(self, hook: SinchHook, now: datetime | None = None) -> list[dict[str, Any]]:
+    async def poll_once(self, hook: SinchAsyncHook, now: datetime | None = None) -> list[dict[str, Any]]:
         """One poll: the new faxes (oldest first), marked as seen in memory (``save_seen`` persists that)."""
         now = to_utc(now) if now is not None else datetime.now(tz=UTC)
         since = now - timedelta(seconds=self.lookback)
-        faxes = await asyncio.to_thread(
-            hook.fax.find_matching_faxes, limit=None, created_after=since, **self._filters()
-        )
+        faxes = await hook.fax.find_matching_faxes(limit=None, created_after=since, **self._filters())
         return self.new_faxes(faxes, now)
 
     @classmethod
@@ -269,7 +382,7 @@ class NewFaxEventTrigger(_EventTriggerBase):
         ]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = SinchHook(sinch_conn_id=self.sinch_conn_id)
+        hook = SinchAsyncHook(self.sinch_conn_id)
         await self.load_seen()
         unsaved = False
         try:
@@ -292,4 +405,4 @@ class NewFaxEventTrigger(_EventTriggerBase):
                     unsaved = True
                 await asyncio.sleep(self.poll_interval)
         finally:
-            hook.close()
+            await hook.aclose()

@@ -21,9 +21,8 @@ from urllib.parse import quote
 
 import requests
 
-from airflow_provider_sinch.clients import SinchAPIClient
-from airflow_provider_sinch.clients.fax import core
-from airflow_provider_sinch.clients.fax.core import Call, Emit
+from airflow_provider_sinch.clients.fax import FaxAPI, core
+from airflow_provider_sinch.clients.fax.core import Batch, Call, Emit
 from airflow_provider_sinch.clients.fax.vocabulary import (
     DEFAULT_MATCH_LIMIT,
     DOWNLOAD_CHUNK,
@@ -34,19 +33,21 @@ from airflow_provider_sinch.clients.fax.vocabulary import (
     validate_number,
     validate_resolution,
 )
-from airflow_provider_sinch.exceptions import SinchDownloadError, SinchResponseError
+from airflow_provider_sinch.exceptions import SinchDownloadError, SinchError, SinchResponseError
 from airflow_provider_sinch.hooks._policy import backoff_seconds, reason
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
     from datetime import datetime, timedelta
 
+    from airflow_provider_sinch.hooks.sinch import SinchHook
+
 R = TypeVar("R")
 #: A download asks for the PDF unencoded, so its size can be checked against Content-Length.
 PDF_ACCEPT = {"Accept": "application/pdf", "Accept-Encoding": "identity"}
 
 
-class FaxClient(SinchAPIClient):
+class FaxClient(FaxAPI):
     """Sinch's Fax API v3 for one project: list, search, get, download, delete content and send faxes.
 
     ``https://fax.api.sinch.com/v3/projects/{project_id}/`` (the connection's host replaces the host).
@@ -54,11 +55,7 @@ class FaxClient(SinchAPIClient):
     listing and "latest" methods handle both.
     """
 
-    title = "Fax API"
-    base_path = "/v3/projects/{project_id}/"
-
-    def api_host(self) -> str:
-        return "https://fax.api.sinch.com"
+    hook: SinchHook
 
     def probe(self) -> str:
         """List one fax (through the one query builder of every listing): a read-only check of key and project."""
@@ -82,8 +79,16 @@ class FaxClient(SinchAPIClient):
             if isinstance(step, Emit):
                 yield from step.items
                 reply = None
+            elif isinstance(step, Batch):
+                reply = [self._attempt(call) for call in step.calls]
             else:
                 reply = self.execute(step)
+
+    def _attempt(self, call: Call) -> Any:
+        try:
+            return self.execute(call)
+        except SinchError as exc:
+            return exc
 
     def complete(self, steps: Generator[core.Step, Any, R]) -> R:
         """Drive an operation to its end and return its result (what it emits is dropped)."""
