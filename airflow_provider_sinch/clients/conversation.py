@@ -81,6 +81,13 @@ def check_text(text: Any, field: str = "text") -> str:
     return text
 
 
+def _sent(response: Any, to: str) -> dict[str, Any]:
+    accepted: Any = getattr(response, "accepted_time", None)
+    if accepted is not None and hasattr(accepted, "isoformat"):
+        accepted = accepted.isoformat()
+    return {"message_id": response.message_id, "accepted_time": accepted, "to": to}
+
+
 class ConversationClient(SinchAPIClient):
     """Messages through a Conversation API app, with Sinch's Python SDK on the hook's transport.
 
@@ -135,6 +142,35 @@ class ConversationClient(SinchAPIClient):
         :param options: more arguments of the SDK's ``messages.send`` (``ttl``, ``correlation_id``,
             ``message_metadata``, ``callback_url``, ``queue``, ...).
         """
+        response = self.sdk(region).messages.send(**self._send_kwargs(text, to, app_id, channels, options))
+        return _sent(response, to)
+
+    async def asend_text(
+        self,
+        text: str,
+        *,
+        to: str,
+        app_id: str | None = None,
+        channels: Sequence[str] = ("SMS",),
+        region: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """:meth:`send_text` on the async transport (``SinchAsyncHook().conversation``): no thread."""
+        from airflow_provider_sinch.hooks._sdk import call_sdk_async
+
+        await self.hook.connect()  # type: ignore[attr-defined]
+        kwargs = self._send_kwargs(text, to, app_id, channels, options)
+        response = await call_sdk_async(
+            self.hook,  # type: ignore[arg-type]
+            lambda sdk: sdk.conversation.messages.send(**kwargs),
+            conversation_region=self.region(region),
+        )
+        return _sent(response, to)
+
+    def _send_kwargs(
+        self, text: str, to: str, app_id: str | None, channels: Sequence[str], options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The arguments of the SDK's ``messages.send`` for a text to one recipient, checked."""
         recipient = recipient_of(to)
         order = check_channels(channels)
         kwargs: dict[str, Any] = {"channel_priority_order": order, **options}
@@ -144,13 +180,8 @@ class ConversationClient(SinchAPIClient):
             kwargs["contact_id"] = recipient["contact_id"]
         if "callback_url" in kwargs:
             kwargs["event_destination_target"] = kwargs.pop("callback_url")
-        response = self.sdk(region).messages.send(
-            app_id=self.app_id(app_id), message={"text_message": {"text": check_text(text)}}, **kwargs
-        )
-        accepted: Any = getattr(response, "accepted_time", None)
-        if accepted is not None and hasattr(accepted, "isoformat"):
-            accepted = accepted.isoformat()
-        return {"message_id": response.message_id, "accepted_time": accepted, "to": to}
+        kwargs.update(app_id=self.app_id(app_id), message={"text_message": {"text": check_text(text)}})
+        return kwargs
 
     def get_message(self, message_id: str, *, region: str | None = None) -> dict[str, Any]:
         """One message by its ID, as Sinch's SDK models it (a JSON-ready dict)."""

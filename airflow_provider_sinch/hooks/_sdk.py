@@ -16,14 +16,19 @@ from sinch import SinchClient
 from sinch.core.clients.retry_configuration import RetryConfiguration
 from sinch.core.enums import HTTPAuthentication, RetryPolicy
 from sinch.core.models.http_response import HTTPResponse
+from sinch.core.models.internal.base_model_config import transform_kwargs_casing_scope
 from sinch.core.ports.http_transport import HTTPTransport
 
 from airflow_provider_sinch.hooks.sinch import json_body
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sinch.core.models.http_request import HttpRequest
 
+    from airflow_provider_sinch.connection import SinchConnectionSettings
     from airflow_provider_sinch.hooks.sinch import SinchHook
+    from airflow_provider_sinch.hooks.sinch_async import SinchAsyncHook
 
 
 class HookTransport(HTTPTransport):
@@ -64,9 +69,7 @@ class HookTransport(HTTPTransport):
         )
 
 
-def build_sdk_client(hook: SinchHook, *, conversation_region: str | None = None) -> SinchClient:
-    """A ``SinchClient`` configured from the hook's connection, on the hook's transport."""
-    settings = hook.settings
+def _sdk_client(settings: SinchConnectionSettings, conversation_region: str | None) -> SinchClient:
     client = SinchClient(
         key_id=settings.key_id,
         key_secret=settings.key_secret,
@@ -77,5 +80,63 @@ def build_sdk_client(hook: SinchHook, *, conversation_region: str | None = None)
     if settings.host:  # a local stand-in serves every API
         client.configuration.conversation_domain = settings.host
         client.configuration.auth_origin = settings.host
+    return client
+
+
+def build_sdk_client(hook: SinchHook, *, conversation_region: str | None = None) -> SinchClient:
+    """A ``SinchClient`` configured from the hook's connection, on the hook's transport."""
+    client = _sdk_client(hook.settings, conversation_region)
     client.configuration.transport = HookTransport(client, hook)
     return client
+
+
+class _Captured(Exception):
+    """Carries the request an SDK call built, out of the SDK's synchronous call stack."""
+
+    def __init__(self, endpoint: Any, request_data: HttpRequest) -> None:
+        super().__init__("captured")
+        self.endpoint = endpoint
+        self.request_data = request_data
+
+
+class _CaptureTransport(HookTransport):
+    """Builds the SDK's request as it would be sent, then hands it out instead of sending it."""
+
+    def request(self, endpoint: Any) -> Any:
+        with transform_kwargs_casing_scope(self.sinch.configuration.transform_kwargs_casing):
+            request_data = self.authenticate(endpoint, self.prepare_request(endpoint))
+        raise _Captured(endpoint, request_data)
+
+
+async def call_sdk_async(
+    hook: SinchAsyncHook, call: Callable[[SinchClient], Any], *, conversation_region: str | None = None
+) -> Any:
+    """Run one SDK call with its I/O on the async transport: the SDK builds the request and reads the answer.
+
+    The SDK is synchronous; its endpoint objects are not. ``call`` runs against a client whose transport
+    only builds the request; the request is then awaited on ``hook`` (httpx, the same policy as every call)
+    and the SDK's endpoint turns the answer into its model. No thread.
+    """
+    settings = await hook.connect()
+    client = _sdk_client(settings, conversation_region)
+    client.configuration.transport = _CaptureTransport(client, None)  # type: ignore[arg-type]
+    try:
+        call(client)
+    except _Captured as captured:
+        endpoint, request_data = captured.endpoint, captured.request_data
+    else:  # pragma: no cover - every SDK call makes a request
+        raise RuntimeError("the SDK call sent no request")
+    headers = dict(request_data.headers or {})
+    headers.pop("User-Agent", None)
+    body = request_data.request_body
+    response = await hook.request(
+        request_data.http_method,
+        request_data.url,
+        params=request_data.query_params or None,
+        content=body.encode() if isinstance(body, str) else None,
+        headers=headers,
+    )
+    answer = response.json() if response.content else {}
+    return endpoint.handle_response(
+        HTTPResponse(status_code=response.status_code, headers=response.headers, body=answer)
+    )

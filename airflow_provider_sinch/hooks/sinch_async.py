@@ -46,6 +46,7 @@ from airflow_provider_sinch.hooks._policy import (
 )
 
 if TYPE_CHECKING:
+    from airflow_provider_sinch.clients.conversation import ConversationClient
     from airflow_provider_sinch.clients.fax.aio import AsyncFaxClient
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,13 @@ class SinchAsyncHook:
             self._fax = AsyncFaxClient(self)
         return self._fax
 
+    @property
+    def conversation(self) -> ConversationClient:
+        """The Conversation API client on this transport (its ``asend_text`` is the async send)."""
+        from airflow_provider_sinch.clients.conversation import ConversationClient
+
+        return ConversationClient(self)  # type: ignore[arg-type]
+
     async def aclose(self) -> None:
         """Close the pooled connections."""
         if self._client is not None:
@@ -192,6 +200,7 @@ class SinchAsyncHook:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send an authenticated request; retry as :class:`RetryPolicy` says; raise the typed error of a failure."""
@@ -210,10 +219,8 @@ class SinchAsyncHook:
                 if delay > 0:
                     await asyncio.sleep(delay)
             try:
-                response = await self._client.request(
-                    method, target, json=json, headers={"Accept": "application/json", **(headers or {}),
-                                                         "Authorization": authorization}
-                )  # fmt: skip
+                sent_headers = {"Accept": "application/json", **(headers or {}), "Authorization": authorization}
+                response = await self._client.request(method, target, json=json, content=content, headers=sent_headers)
             except httpx.TransportError as exc:
                 sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
                 attempt += 1

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sinch._compat import BaseNotifier
 from airflow_provider_sinch._validation import DEFAULT_CONN_ID, is_template
@@ -59,22 +58,36 @@ class SinchNotifier(SinchHookMixin, BaseNotifier):
             check_channels(channels)
         recipients_of(to)
 
+    def _messages(self) -> list[dict[str, Any]]:
+        """The keyword arguments of each message: one per recipient."""
+        return [
+            {
+                "text": check_text(self.text),
+                "to": recipient,
+                "app_id": self.app_id or None,
+                "channels": check_channels(self.channels),
+                "region": self.region or None,
+            }
+            for recipient in recipients_of(self.to) or []
+        ]
+
     def notify(self, context: Context) -> None:
         """Send the rendered message to every recipient."""
-        recipients = recipients_of(self.to) or []
-        for recipient in recipients:
-            sent = self.hook.conversation.send_text(
-                check_text(self.text),
-                to=recipient,
-                app_id=self.app_id or None,
-                channels=check_channels(self.channels),
-                region=self.region or None,
-            )
+        for message in self._messages():
+            sent = self.hook.conversation.send_text(message.pop("text"), **message)
             self.log.info("Sent Sinch message %s", sent["message_id"])
 
     async def async_notify(self, context: Context) -> None:
-        """The same, from the triggerer (deadline alerts)."""
-        await asyncio.to_thread(self.notify, context)
+        """The same from the triggerer (deadline alerts), on the async transport: no thread."""
+        from airflow_provider_sinch.hooks.sinch_async import SinchAsyncHook
+
+        hook = SinchAsyncHook(self.sinch_conn_id)
+        try:
+            for message in self._messages():
+                sent = await hook.conversation.asend_text(message.pop("text"), **message)
+                self.log.info("Sent Sinch message %s", sent["message_id"])
+        finally:
+            await hook.aclose()
 
 
 #: The notifier under the name Airflow's notifiers use in DAG files (``send_slack_notification``, ...).
