@@ -61,7 +61,9 @@ class SinchAPIClient:
         return f"{host.rstrip('/')}{path}"
 
     def url(self, path: str) -> str:
-        """The absolute URL of a path relative to :attr:`base_url` (``faxes/ID``)."""
+        """The absolute URL of a path relative to :attr:`base_url` (``faxes/ID``, ``messages:send``)."""
+        if "://" not in path and ":" in path.split("/", 1)[0]:
+            path = "./" + path  # else urljoin reads "messages:" of "messages:send" as a URL scheme
         return urljoin(self.base_url, path)
 
     def probe(self) -> str | None:

@@ -112,7 +112,15 @@ def error_fields(body: Any) -> tuple[str | None, str | None, list[Any]]:
 
 
 def api_error(
-    status: int, method: str, path: str, body: Any, *, project_id: str, max_retries: int, waited: float = 0.0
+    status: int,
+    method: str,
+    path: str,
+    body: Any,
+    *,
+    project_id: str,
+    max_retries: int,
+    waited: float = 0.0,
+    retried: int | None = None,
 ) -> SinchAPIError:
     """The typed error of an error answer; its message names what to check, never a credential."""
     code, message, details = error_fields(body)
@@ -141,8 +149,9 @@ def api_error(
     if status == 429:
         return SinchRateLimitError(
             redact(
-                f"{what}: rate limited after {max_retries} retries and {waited:.1f} s of waiting. Basic auth is "
-                "heavily rate limited by Sinch: use auth_type 'oauth2', lower the request rate, or raise max_retries."
+                f"{what}: rate limited after {max_retries if retried is None else retried} retries and {waited:.1f} s "
+                "of waiting. Basic auth is heavily rate limited by Sinch: use auth_type 'oauth2', lower the request "
+                "rate, or raise max_retries."
             ),
             waited=waited,
             **kwargs,

@@ -362,6 +362,7 @@ class SinchHook(BaseHook):
             project_id=self.settings.project_id,
             max_retries=self.settings.max_retries,
             waited=float(getattr(retries, "waited", 0.0) or 0.0),
+            retried=len(getattr(retries, "history", None) or ()),
         )
 
     def test_connection(self) -> tuple[bool, str]:

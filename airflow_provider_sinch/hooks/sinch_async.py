@@ -209,7 +209,7 @@ class SinchAsyncHook:
         policy = RetryPolicy(settings.max_retries, settings.max_retry_wait)
         method = method.upper()
         target = httpx.URL(url, params=params) if params else httpx.URL(url)
-        raw, attempt, waited, renewed, hops = url, 0, 0.0, False, 0
+        raw, attempt, waited, renewed, hops, retried = url, 0, 0.0, False, 0, 0
         self.request_count += 1
         while True:
             self._check(target, raw)
@@ -236,6 +236,7 @@ class SinchAsyncHook:
                     wait,
                 )
                 waited += wait
+                retried += 1
                 await asyncio.sleep(wait)
                 continue
             status = response.status_code
@@ -263,6 +264,7 @@ class SinchAsyncHook:
                         "Sinch %s %s answered HTTP %d; retry %d in %.2f s", method, target.path, status, attempt, wait
                     )
                     waited += wait
+                    retried += 1
                     await asyncio.sleep(wait)
                     continue
             if status >= 400:
@@ -278,6 +280,7 @@ class SinchAsyncHook:
                     project_id=settings.project_id,
                     max_retries=settings.max_retries,
                     waited=waited,
+                    retried=retried,
                 )
             return response
 

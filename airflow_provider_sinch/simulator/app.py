@@ -520,6 +520,10 @@ def _build_api(sim: SimulatorApp) -> FastAPI:
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/v1/"):  # the Conversation API answers every error in its own shape
+            text = f"No such resource: {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+            body = conversation.error_body(exc.status_code, text)
+            return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
         if exc.status_code == 404:
             return not_found(f"No such resource: {request.url.path}")
         return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
@@ -529,6 +533,8 @@ def _build_api(sim: SimulatorApp) -> FastAPI:
         if isinstance(exc, InjectedDisconnect):
             raise exc
         logger.exception("Simulator error on %s %s", request.method, request.url.path)
+        if request.url.path.startswith("/v1/"):
+            return JSONResponse(conversation.error_body(500, "Internal simulator error"), status_code=500)
         return error_response(500, "Internal simulator error")
 
     @api.get(base + "/faxes")

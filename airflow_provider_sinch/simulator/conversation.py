@@ -10,6 +10,7 @@ messages) drains at 20 messages per second. A send beyond either answers 429.
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -39,6 +40,8 @@ MESSAGE_TYPES = frozenset(
 )  # fmt: skip
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
            429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}  # fmt: skip
+#: ``MessageSource`` of Sinch's document: where ``GET messages/{id}`` looks (default CONVERSATION_SOURCE).
+MESSAGE_SOURCES = ("CONVERSATION_SOURCE", "DISPATCH_SOURCE")
 #: The query parameters of the Conversation endpoints served here.
 KNOWN_PARAMS = {"messages": frozenset({"messages_source"}), "apps": frozenset(), "send": frozenset()}
 
@@ -124,7 +127,8 @@ class ConversationState:
         now = time.monotonic()
         with self._lock:
             tail = max(now, self._queue_tail.get(app_id, now))
-            waiting = (tail - now) * self.app_rate
+            # The messages not yet handed to the channel: each holds its place until its dispatch time.
+            waiting = math.ceil(round((tail - now) * self.app_rate, 9))
             if waiting >= self.queue_limit:
                 return 429, error_body(429, f"The queue of app {app_id} is full ({self.queue_limit} messages).")
             dispatch_at = tail + 1.0 / self.app_rate
@@ -243,7 +247,7 @@ def add_routes(api: FastAPI, state: ConversationState) -> None:
         allowed, wait = state.project_bucket.acquire()
         if not allowed:
             return JSONResponse(
-                error_body(429, "Too many requests for this project (800 per second)."),
+                error_body(429, f"Too many requests for this project ({state.project_bucket.rate:g} per second)."),
                 status_code=429,
                 headers={"Retry-After": str(wait)},
             )
@@ -255,9 +259,15 @@ def add_routes(api: FastAPI, state: ConversationState) -> None:
         return JSONResponse(answer, status_code=status)
 
     @api.get(base + "/messages/{message_id}")
-    async def get_message(message_id: str) -> Response:
+    async def get_message(message_id: str, request: Request) -> Response:
+        source = request.query_params.get("messages_source", "CONVERSATION_SOURCE")
+        if source not in MESSAGE_SOURCES:
+            violation = {"field": "messages_source", "description": f"Use one of {', '.join(MESSAGE_SOURCES)}."}
+            details = [{"type": "BadRequest", "fieldViolations": [violation]}]
+            return JSONResponse(error_body(400, "Invalid argument: messages_source", details), status_code=400)
         message = state.render(message_id)
-        if message is None:
+        # Every message here was sent in CONVERSATION processing mode: the dispatch source holds none of them.
+        if message is None or source == "DISPATCH_SOURCE":
             return JSONResponse(error_body(404, f"Message {message_id} not found."), status_code=404)
         return JSONResponse(message)
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install what tests/test_node_sdk.py needs, and nothing when it is already there:
+# Install what tests/test_node_sdk.py and tests/test_node_conversation.py need, and nothing when it is there:
 #   node and npm (Debian packages nodejs and npm, only if missing; needs root);
-#   Sinch's Node SDK (@sinch/fax, @sinch/sdk-core, @sinch/sdk-client 1.4.0, pinned by tests/node/package-lock.json)
+#   Sinch's Node SDK (@sinch/fax, @sinch/conversation, @sinch/sdk-core, @sinch/sdk-client 1.4.0, pinned by
+#   tests/node/package-lock.json)
 #   into tests/node/node_modules with `npm ci`, when node_modules is missing or older than the lockfile.
 # Idempotent and silent when done. tests/test_node_sdk.py runs it when tests/node/node_modules is missing.
 #
