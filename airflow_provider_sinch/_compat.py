@@ -1,4 +1,4 @@
-"""The few imports that differ between Airflow 3 (``airflow.sdk``) and Airflow 2.10.
+"""The few imports that differ between Airflow 3.1+ (``airflow.sdk``), Airflow 3.0 and Airflow 2.10 / 2.11.
 
 Kept in one place so nothing else in the provider branches on the Airflow version, and so the
 provider does not depend on ``apache-airflow-providers-common-compat`` (>= 1.23 needs Airflow 2.11).
@@ -14,14 +14,21 @@ AIRFLOW_V_3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
 
 if AIRFLOW_V_3:
     from airflow.sdk import (
-        BaseHook,
         BaseOperator,
         BaseSensorOperator,
         Context,
         PokeReturnValue,
     )
     from airflow.sdk.bases.notifier import BaseNotifier
-    from airflow.sdk.log import mask_secret
+
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # Airflow 3.0: the Task SDK has a BaseHook from 3.1 on
+        from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # Airflow 3.0.0 to 3.0.5: airflow.sdk.log re-exports it from 3.0.6 on
+        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef,attr-defined]
 else:  # Airflow 2.10 / 2.11
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
     from airflow.models import BaseOperator  # type: ignore[no-redef]

@@ -14,7 +14,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetWatcher, task
+try:
+    from airflow.sdk import DAG, Asset, AssetWatcher, task
+except ImportError:  # pragma: no cover - Airflow 2
+    raise ImportError(
+        "example_sinch_fax_asset needs Airflow 3: it schedules on new faxes with an AssetWatcher, which Airflow 2 "
+        "does not have. On Airflow 2, use example_sinch_fax_download (scheduled, incremental) instead."
+    ) from None
 
 from airflow_provider_sinch.operators.fax import DownloadFaxOperator
 from airflow_provider_sinch.triggers.fax import NewFaxEventTrigger
@@ -44,7 +50,10 @@ with DAG(
     def fax_ids(triggering_asset_events: Any = None, dag_run: Any = None) -> list[str]:
         """The IDs of the faxes this run was triggered for (or given in the run's config)."""
         ids = list((dag_run.conf or {}).get("fax_ids", [])) if dag_run is not None else []
-        for event in (triggering_asset_events or {}).get(inbound_fax, []):
+        # Not `(triggering_asset_events or {}).get(...)`: an Asset cannot be a plain dict's key on Airflow 3.0
+        # and 3.1; the accessor Airflow passes can look it up, and is empty (falsy) on a manual run.
+        events = triggering_asset_events.get(inbound_fax, []) if triggering_asset_events else []
+        for event in events:
             payload = (event.extra or {}).get("payload") or {}
             ids.extend(payload.get("fax_ids") or [])
         return list(dict.fromkeys(ids))

@@ -17,15 +17,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_sinch._compat import AIRFLOW_V_3
+from airflow.timetables.interval import CronDataIntervalTimetable
+
 from airflow_provider_sinch.operators.fax import DownloadFaxOperator, ListFaxesOperator
 
-if AIRFLOW_V_3:
-    from airflow.sdk import DAG, CronDataIntervalTimetable, task
-else:
+try:  # Airflow 3
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2.10 and 2.11
     from airflow import DAG
     from airflow.decorators import task
-    from airflow.timetables.interval import CronDataIntervalTimetable
 
 ARCHIVE = "{{ var.value.get('sinch_fax_archive', 'file:///tmp/sinch-faxes') }}/{{ ds }}/"
 

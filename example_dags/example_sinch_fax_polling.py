@@ -19,12 +19,11 @@ from typing import Any
 
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from airflow_provider_sinch._compat import AIRFLOW_V_3
 from airflow_provider_sinch.operators.fax import ListFaxesOperator
 
-if AIRFLOW_V_3:
+try:  # Airflow 3
     from airflow.sdk import DAG, task
-else:
+except ImportError:  # Airflow 2.10 and 2.11
     from airflow import DAG
     from airflow.decorators import task
 

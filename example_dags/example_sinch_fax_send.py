@@ -18,12 +18,11 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from airflow_provider_sinch._compat import AIRFLOW_V_3
 from airflow_provider_sinch.operators.fax import SendFaxOperator
 
-if AIRFLOW_V_3:
+try:  # Airflow 3
     from airflow.sdk import DAG, task
-else:
+except ImportError:  # Airflow 2.10 and 2.11
     from airflow import DAG
     from airflow.decorators import task
 

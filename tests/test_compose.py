@@ -113,7 +113,9 @@ def test_the_official_services_and_the_simulator(resolved: dict[str, Any]) -> No
         assert mounts["/opt/airflow/dags"].startswith(str(ROOT / "example_dags") + ":")
         if name != "airflow-init":
             assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
-    assert services["airflow-worker"]["depends_on"]["sinch-simulator"]["condition"] == "service_healthy"
+    # The worker and the triggerer (NewFaxEventTrigger polls from there) start once the simulator is healthy.
+    for name in ("airflow-worker", "airflow-triggerer"):
+        assert services[name]["depends_on"]["sinch-simulator"]["condition"] == "service_healthy", name
     assert services["airflow-init"]["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
 
 
@@ -210,9 +212,13 @@ def test_dockerfile_pins_the_airflow_of_make_test() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     froms = re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
     assert froms == [f"apache/airflow:{version}"]
-    install = " ".join(re.findall(r"^RUN\s+(.*pip install.*)$", dockerfile, re.MULTILINE))
+    unfolded = dockerfile.replace("\\\n", " ")
+    install = " ".join(re.findall(r"^RUN\s+(.*pip install.*)$", unfolded, re.MULTILINE))
     assert f'"apache-airflow=={version}"' in install
     assert "/opt/airflow-provider-sinch[simulator]" in install
+    # The constraints file make test installs that version with, copied into the image and used.
+    assert f"-c /opt/airflow-provider-sinch/constraints/airflow-{version}.txt" in install
+    assert f"constraints/airflow-{version}.txt /opt/airflow-provider-sinch/constraints/" in dockerfile
     for source in re.findall(r"^COPY\s+(?:--\S+\s+)*(.+)\s+\S+$", dockerfile, re.MULTILINE):
         for path in source.split():
             assert (ROOT / path).exists(), f"Dockerfile copies {path}, which does not exist"
@@ -223,3 +229,25 @@ def test_dockerignore_keeps_what_the_image_needs_and_nothing_else() -> None:
     rules = [line for line in lines if line and not line.startswith("#")]
     assert rules[0] == "*"
     assert {"!pyproject.toml", "!README.md", "!airflow_provider_sinch"} <= set(rules)
+
+
+def _init_uid_check(docker_compose: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The AIRFLOW_UID check of airflow-init's command, as docker-compose resolves it with ``env``, run by bash."""
+    result = compose(docker_compose, "config", **env)
+    assert result.returncode == 0, result.stderr
+    script = yaml.safe_load(result.stdout)["services"]["airflow-init"]["command"][-1]
+    # `config` prints "$$" escaped again; the container gets "$".
+    check = script[: script.index("mkdir -p")].replace("$$", "$")
+    return subprocess.run(["bash", "-c", check], capture_output=True, text=True, timeout=30)
+
+
+def test_airflow_init_warns_when_airflow_uid_is_not_set(docker_compose: str) -> None:
+    """As docs/docker-compose.md says: without AIRFLOW_UID the init job warns, and says how to set it."""
+    unset = _init_uid_check(docker_compose)
+    assert unset.returncode == 0, unset.stderr
+    assert "AIRFLOW_UID not set" in unset.stdout
+    assert 'echo "AIRFLOW_UID=$(id -u)" > .env' in unset.stdout
+    given = _init_uid_check(docker_compose, AIRFLOW_UID="1000")
+    assert given.returncode == 0, given.stderr
+    assert "AIRFLOW_UID not set" not in given.stdout
+    assert "AIRFLOW_UID" in (ROOT / "docs" / "docker-compose.md").read_text()
