@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import subprocess
 from typing import TYPE_CHECKING, Any
 
@@ -28,16 +26,13 @@ import pytest
 from airflow_provider_sinch.hooks.sinch import SinchHook
 from airflow_provider_sinch.simulator import SimulatorConfig, SimulatorServer
 from tests.conftest import KEY_ID, KEY_SECRET, PROJECT_ID, ROOT, sinch_conn_json
+from tests.node_harness import NODE_DIR, require_node_sdk
 from tests.simulator.test_conversation_conformance import WireCapture, check_exchange, keyed_unions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-NODE_DIR = ROOT / "tests" / "node"
 CONVERSATION_CLIENT = NODE_DIR / "conversation_client.js"
-INSTALL = ROOT / "scripts" / "node-sdk" / "install.sh"
-#: Written by install.sh after a successful ``npm ci``; older than the lockfile means node_modules is stale.
-STAMP = NODE_DIR / "node_modules" / ".npm-ci-stamp"
 NODE_RUN_TIMEOUT = 30.0
 SDK_CALL_TIMEOUT_MS = 10_000
 PINNED = "1.4.0"
@@ -54,43 +49,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:Unsupported scheme type:UserWarn
 # ------------------------------------------------------------------ fixtures
 
 
-def _stale() -> bool:
-    lockfile = NODE_DIR / "package-lock.json"
-    return not STAMP.is_file() or STAMP.stat().st_mtime < lockfile.stat().st_mtime
-
-
-def _node_sdk_problem() -> str | None:
-    """Why the pinned Node SDK cannot be used here, after installing what is missing; ``None`` when it can."""
-    if shutil.which("node") is None or not (NODE_DIR / "node_modules").is_dir() or _stale():
-        try:
-            result = subprocess.run([str(INSTALL)], capture_output=True, text=True, timeout=500, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{INSTALL.relative_to(ROOT)} did not run: {exc}"
-        if result.returncode != 0:
-            output = (result.stderr.strip() or result.stdout.strip())[-800:]
-            return f"{INSTALL.relative_to(ROOT)} failed ({result.returncode}): {output}"
-    if shutil.which("node") is None:
-        return "node is not on PATH"
-    manifest = NODE_DIR / "node_modules" / "@sinch" / "conversation" / "package.json"
-    if not manifest.is_file():
-        return f"@sinch/conversation is not installed in {NODE_DIR.relative_to(ROOT)}/node_modules"
-    version = json.loads(manifest.read_text())["version"]
-    if version != PINNED:
-        return f"@sinch/conversation {version} is installed, the tests pin {PINNED}: run {INSTALL.relative_to(ROOT)}"
-    return None
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     """Path of ``node``, with the pinned SDK in ``tests/node/node_modules``; in CI its absence fails, else skips."""
-    problem = _node_sdk_problem()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Node SDK tests: {problem}")
-        pytest.skip(f"Sinch's Node SDK is not available: {problem}")
-    path = shutil.which("node")
-    assert path is not None
-    return path
+    return require_node_sdk("conversation", PINNED)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import select
-import shutil
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
@@ -31,7 +30,8 @@ from airflow_provider_sinch.hooks.sinch import SinchHook
 from airflow_provider_sinch.simulator import SimulatorConfig, SimulatorServer
 from airflow_provider_sinch.simulator.filters import to_ms
 from airflow_provider_sinch.simulator.pdf import count_pdf_pages, fax_pdf
-from tests.conftest import KEY_ID, KEY_SECRET, PROJECT_ID, ROOT, sinch_conn_json
+from tests.conftest import KEY_ID, KEY_SECRET, PROJECT_ID, sinch_conn_json
+from tests.node_harness import NODE_DIR, require_node_sdk
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -40,9 +40,7 @@ if TYPE_CHECKING:
     from airflow_provider_sinch.simulator.app import RecordedRequest
 
 UTC = timezone.utc
-NODE_DIR = ROOT / "tests" / "node"
 FAX_CLIENT = NODE_DIR / "fax_client.js"
-INSTALL = ROOT / "scripts" / "node-sdk" / "install.sh"
 #: Seconds one ``node fax_client.js`` run may take (the script bounds each SDK call by ``SDK_CALL_TIMEOUT_MS``).
 NODE_RUN_TIMEOUT = 30.0
 SDK_CALL_TIMEOUT_MS = 10_000
@@ -63,34 +61,10 @@ DOWNLOAD_PDF = fax_pdf("node-sdk-download", 3)
 # ------------------------------------------------------------------ fixtures
 
 
-def _node_sdk_problem() -> str | None:
-    """Why the pinned Node SDK cannot be used here, after installing what is missing; ``None`` when it can."""
-    if shutil.which("node") is None or not (NODE_DIR / "node_modules").is_dir():
-        try:
-            result = subprocess.run([str(INSTALL)], capture_output=True, text=True, timeout=500, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{INSTALL.relative_to(ROOT)} did not run: {exc}"
-        if result.returncode != 0:
-            output = (result.stderr.strip() or result.stdout.strip())[-800:]
-            return f"{INSTALL.relative_to(ROOT)} failed ({result.returncode}): {output}"
-    if shutil.which("node") is None:
-        return "node is not on PATH"
-    if not (NODE_DIR / "node_modules" / "@sinch" / "fax" / "package.json").is_file():
-        return f"@sinch/fax is not installed in {NODE_DIR.relative_to(ROOT)}/node_modules"
-    return None
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     """Path of ``node``, with the pinned SDK in ``tests/node/node_modules``; in CI its absence fails, else skips."""
-    problem = _node_sdk_problem()
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Node SDK tests: {problem}")
-        pytest.skip(f"Sinch's Node SDK is not available: {problem}")
-    path = shutil.which("node")
-    assert path is not None
-    return path
+    return require_node_sdk("fax", "1.4.0")
 
 
 @pytest.fixture(scope="module")

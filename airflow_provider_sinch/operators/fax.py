@@ -40,7 +40,7 @@ from airflow_provider_sinch.exceptions import (
 from airflow_provider_sinch.hooks.base import SinchHookMixin
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from fsspec import AbstractFileSystem
 
@@ -429,10 +429,9 @@ class DownloadFaxOperator(SinchHookMixin, BaseOperator):
     def _download(self, fs: AbstractFileSystem, path: str, fax_id: str) -> dict[str, Any]:
         """Stream to a temporary name, move it to ``path`` when complete, then write the ``.sha256`` file."""
         parent, name = posixpath.split(path)
-        temp = _temp_name(path)
         if _is_local(fs):
             fs.makedirs(parent, exist_ok=True)
-        try:
+        with _temporary(fs, path) as temp:
             with fs.open(temp, "wb") as fh:
                 # The hook's streaming: chunked, SHA-256 on the way, size checked against Content-Length.
                 result = self.hook.fax.download_fax(fax_id, fh, chunk_size=self.chunk_size)
@@ -440,11 +439,6 @@ class DownloadFaxOperator(SinchHookMixin, BaseOperator):
                     fh.flush()
                     os.fsync(fh.fileno())
             _commit(fs, temp, path)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                if fs.exists(temp):
-                    fs.rm(temp)
-            raise
         _write_new_file(fs, f"{path}.sha256", f"{result['sha256']}  {name}\n".encode())
         try:
             info = fs.info(path)
@@ -496,11 +490,18 @@ def _commit(fs: AbstractFileSystem, temp: str, path: str) -> None:
 
 def _write_new_file(fs: AbstractFileSystem, path: str, content: bytes) -> None:
     """Write ``content`` to ``path`` by a temporary file and a rename: never through an existing symlink."""
-    temp = _temp_name(path)
-    try:
+    with _temporary(fs, path) as temp:
         with fs.open(temp, "wb") as fh:
             fh.write(content)
         _commit(fs, temp, path)
+
+
+@contextlib.contextmanager
+def _temporary(fs: AbstractFileSystem, path: str) -> Iterator[str]:
+    """A temporary name next to ``path`` for the block to write and move into place; removed if the block fails."""
+    temp = _temp_name(path)
+    try:
+        yield temp
     except BaseException:
         with contextlib.suppress(Exception):
             if fs.exists(temp):
