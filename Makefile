@@ -56,6 +56,7 @@ _pytest: $(STAMP)
 
 # The wheel and sdist a release would upload, checked (scripts/release_check.py); test-compat installs the wheel.
 release-check: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[release]"
 	$(BIN)/python scripts/release_check.py
 
 # Each line in a venv of its own, pinned by its constraints file, with the wheel installed non-editable. The
