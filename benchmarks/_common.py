@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -354,6 +355,27 @@ class Simulator:
     def add_fax(self, create_time: datetime | None = None, **fields: Any) -> dict[str, Any]:
         return dict(self.call("add_fax", create_time=create_time.isoformat() if create_time else None, **fields))
 
+    def add_faxes(self, faxes: Sequence[dict[str, Any]]) -> list[str]:
+        """Add many faxes in one call (``add_fax`` keyword arguments each); their IDs, in order."""
+        items = [{**f, "create_time": f["create_time"].isoformat() if f.get("create_time") else None} for f in faxes]
+        return list(self.call("add_faxes", faxes=items))
+
+    def latency(self, seconds: float, path_prefix: str | None = None, method: str | None = None) -> None:
+        """Delay every matching request by ``seconds`` (``faults.latency``; an ``asyncio.sleep`` in the server)."""
+        self.call("latency", seconds=seconds, path_prefix=path_prefix, method=method)
+
+    def schedule_updates(self, batches: Sequence[tuple[float, Sequence[str]]], **fields: Any) -> None:
+        """At each wall-clock time (``time.time()``), ``update_fax(id, **fields)`` the batch's faxes.
+
+        Runs in the simulator process, so the client being measured sends nothing meanwhile;
+        :meth:`update_times` then says when each fax was changed.
+        """
+        self.call("schedule_updates", batches=[[at, list(ids)] for at, ids in batches], fields=fields)
+
+    def update_times(self) -> dict[str, float]:
+        """Fax ID -> wall-clock time (``time.time()``) its scheduled update was applied."""
+        return {k: float(v) for k, v in self.call("update_times").items()}
+
 
 def _serve_simulator() -> None:
     """Child side of :class:`Simulator`: serve until told to stop or stdin closes."""
@@ -387,12 +409,35 @@ def _serve_simulator() -> None:
         when = datetime.fromisoformat(create_time) if create_time else None
         return sim.store.add_fax(create_time=when, **fields)
 
+    def add_faxes(faxes: list[dict[str, Any]]) -> list[str]:
+        return [add_fax(**fields)["id"] for fields in faxes]
+
+    def latency(seconds: float, path_prefix: str | None, method: str | None) -> None:
+        sim.faults.latency(seconds, path_prefix=path_prefix, method=method)
+
+    updated: dict[str, float] = {}
+
+    def schedule_updates(batches: list[list[Any]], fields: dict[str, Any]) -> None:
+        def apply() -> None:
+            for at, ids in sorted(batches, key=lambda batch: batch[0]):
+                time.sleep(max(0.0, at - time.time()))
+                for fax_id in ids:
+                    sim.store.update_fax(fax_id, **fields)
+                    updated[fax_id] = time.time()
+
+        updated.clear()
+        threading.Thread(target=apply, name="scheduled-updates", daemon=True).start()
+
     handlers: dict[str, Callable[..., Any]] = {
         "count": count,
         "statuses": statuses,
         "token_requests": lambda: sim.token_requests,
         "reset": sim.reset_requests,
         "add_fax": add_fax,
+        "add_faxes": add_faxes,
+        "latency": latency,
+        "schedule_updates": schedule_updates,
+        "update_times": lambda: dict(updated),
         "stop": lambda: None,
     }
     print(json.dumps({"url": sim.url, "token_url": sim.token_url, "faxes": len(sim.store)}), flush=True)

@@ -32,6 +32,7 @@ BENCHMARKS = (
     ("download", "bench_download"),
     ("oauth", "bench_oauth"),
     ("rate_limit", "bench_rate_limit"),
+    ("triggers", "bench_triggers"),
 )
 DEFAULT_OUTPUT = c.ROOT / "docs" / "benchmarks.md"
 
@@ -68,6 +69,12 @@ METHOD = """\
    many hooks in one worker process, vs fetching a token per task.
 7. `bench_rate_limit.py`: 8 threads, each its own client, page through the same window while the
    simulator allows R requests/s (token bucket starting full, HTTP 429 without `Retry-After`).
+8. `bench_triggers.py`: N deferred waits for one fax each in one event loop (one `asyncio.run`, started one
+   per loop iteration as the triggerer does), 200 ms added to every request, 5 s poll: `FaxTrigger` (waits
+   share their polls) vs the previous thread-per-poll trigger (`asyncio.to_thread` on the sync hook) vs a
+   GET per wait per poll on one httpx client (the `HttpSensorTrigger` pattern). The simulator process marks
+   the faxes COMPLETED in batches and records when; a coroutine sleeping 10 ms measures the longest loop
+   block and samples the thread count.
 """
 
 

@@ -19,6 +19,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import certifi
 import httpx
 
 from airflow_provider_sinch import __version__
@@ -56,6 +57,18 @@ MAX_REDIRECTS = 3
 _TOKEN_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str, str], asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
 )
+
+#: One client TLS context per CA bundle (``None``: certifi's, httpx's default) for the whole process. Building
+#: one parses the whole bundle, 20-100 ms of CPU on the event loop: once per process, not once per client
+#: (every poller and trigger opens one), and no thread for it.
+_SSL_CONTEXTS: dict[str | None, ssl.SSLContext] = {}
+
+
+def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """The shared TLS context of a CA bundle, built on first use."""
+    if ca_bundle not in _SSL_CONTEXTS:
+        _SSL_CONTEXTS[ca_bundle] = ssl.create_default_context(cafile=ca_bundle or certifi.where())
+    return _SSL_CONTEXTS[ca_bundle]
 
 
 async def get_connection(conn_id: str) -> Any:
@@ -96,9 +109,7 @@ class SinchAsyncHook:
             self._policy = CredentialPolicy(settings.token_url, *([settings.host] if settings.host else []))
             if settings.rate_limit:
                 self._limiter = shared_rate_limiter(settings.host, settings.key_id, settings.rate_limit)
-            verify: ssl.SSLContext | bool = True
-            if settings.ca_bundle:
-                verify = ssl.create_default_context(cafile=settings.ca_bundle)
+            verify = ssl_context(settings.ca_bundle)
             self._client = httpx.AsyncClient(
                 timeout=settings.timeout,
                 verify=verify,

@@ -26,6 +26,7 @@ from airflow_provider_sinch._time import UTC, fax_create_time, format_create_tim
 from airflow_provider_sinch._validation import DEFAULT_CONN_ID
 from airflow_provider_sinch.clients.fax.vocabulary import (
     TERMINAL_FAX_STATUSES,
+    fax_id_time,
     sort_newest_first,
     validate_direction,
     validate_fax_id,
@@ -99,11 +100,17 @@ class FaxWaitPoller:
     )
     #: Let the waits of a burst of deferrals register before the first round.
     GATHER_SECONDS = 0.05
+    #: Waits resolved between two yields to the event loop: each resumes its trigger in the next loop
+    #: iteration (about 45 us each), so 500 resolved at once held the loop for 20-30 ms.
+    RESOLVE_CHUNK = 100
 
     def __init__(self, sinch_conn_id: str) -> None:
         self.sinch_conn_id = sinch_conn_id
         self.waits: set[_Wait] = set()
         self.final: dict[str, dict[str, Any]] = {}
+        #: Creation time of each awaited fax, read from its ULID once when its wait starts, not every round
+        #: (1,000 IDs took 11-16 ms of the loop per round).
+        self.created: dict[str, datetime | None] = {}
         self.rounds = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -119,6 +126,9 @@ class FaxWaitPoller:
         """Every fax of ``fax_ids``, in that order, once all are final; a failed lookup raises its error."""
         loop = asyncio.get_running_loop()
         wait = _Wait(list(fax_ids), interval, loop.create_future())
+        for fax_id in wait.fax_ids:
+            if fax_id not in self.created:
+                self.created[fax_id] = fax_id_time(fax_id)
         self.waits.add(wait)
         if self._task is None:
             self._task = loop.create_task(self._run(), name=f"sinch-fax-waits-{self.sinch_conn_id}")
@@ -149,7 +159,7 @@ class FaxWaitPoller:
         needed = [fax_id for wait in waits for fax_id in wait.fax_ids if fax_id not in self.final]
         self.rounds += 1
         try:
-            answers = await hook.fax.poll_faxes(needed) if needed else {}
+            answers = await hook.fax.poll_faxes(needed, self.created) if needed else {}
         except (SinchError, ValueError) as exc:  # after the transport's retries: every wait learns of it
             for wait in waits:
                 if not wait.done.done():
@@ -158,14 +168,23 @@ class FaxWaitPoller:
         for fax_id, answer in answers.items():
             if isinstance(answer, dict) and answer.get("status") in TERMINAL_FAX_STATUSES:
                 self.final[fax_id] = answer
+        resolved = 0
         for wait in waits:
+            if wait.done.done():
+                continue  # cancelled while this round yielded
             failed = next((answers[i] for i in wait.fax_ids if isinstance(answers.get(i), Exception)), None)
             if failed is not None:
                 wait.done.set_exception(failed)
             elif all(fax_id in self.final for fax_id in wait.fax_ids):
                 wait.done.set_result([self.final[fax_id] for fax_id in wait.fax_ids])
+            else:
+                continue
+            resolved += 1
+            if resolved % self.RESOLVE_CHUNK == 0:
+                await asyncio.sleep(0)  # the triggers resolved so far run before more are resolved
         waiting = {fax_id for wait in self.waits for fax_id in wait.fax_ids}
         self.final = {fax_id: fax for fax_id, fax in self.final.items() if fax_id in waiting}
+        self.created = {fax_id: moment for fax_id, moment in self.created.items() if fax_id in waiting}
 
 
 class FaxTrigger(BaseTrigger):

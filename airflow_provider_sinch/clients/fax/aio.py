@@ -15,7 +15,8 @@ from airflow_provider_sinch.clients.fax.vocabulary import DEFAULT_MATCH_LIMIT
 from airflow_provider_sinch.exceptions import SinchError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable
+    from collections.abc import Callable, Generator, Iterable, Mapping
+    from datetime import datetime
 
     from airflow_provider_sinch.hooks.sinch_async import SinchAsyncHook
 
@@ -62,9 +63,11 @@ class AsyncFaxClient(FaxAPI):
             except SinchError as exc:
                 return exc
 
-    async def poll_faxes(self, fax_ids: Iterable[str]) -> dict[str, Any]:
+    async def poll_faxes(
+        self, fax_ids: Iterable[str], created: Mapping[str, datetime | None] | None = None
+    ) -> dict[str, Any]:
         """The current state of many faxes, fewest requests first (see ``core.poll_faxes``)."""
-        return await self.run(core.poll_faxes(fax_ids))
+        return await self.run(core.poll_faxes(fax_ids, created))
 
     async def list_faxes(self, **filters: Any) -> list[dict[str, Any]]:
         """Every fax matching the filters (see ``FaxClient.list_faxes``), each once."""
