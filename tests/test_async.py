@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -355,8 +356,10 @@ def test_a_missing_fax_fails_only_its_own_wait(conn: SimulatorServer) -> None:
     assert "404" in missing["message"]
 
 
-def test_triggers_start_no_thread(conn: SimulatorServer) -> None:
-    ids = [conn.store.add_fax(direction="OUTBOUND", status="COMPLETED", create_time=NOW)["id"] for _ in range(20)]
+def test_triggers_start_no_thread_per_wait(conn: SimulatorServer) -> None:
+    """No thread per wait: the only threads are the loop's default executor, where Airflow 3's async log
+    methods write (so a full log pipe cannot block the loop), bounded whatever the number of waits."""
+    ids = [conn.store.add_fax(direction="OUTBOUND", status="COMPLETED", create_time=NOW)["id"] for _ in range(60)]
 
     async def scenario() -> int:
         before = threading.active_count()
@@ -367,7 +370,7 @@ def test_triggers_start_no_thread(conn: SimulatorServer) -> None:
             await asyncio.sleep(0.01)
         return peak - before
 
-    assert asyncio.run(scenario()) == 0
+    assert asyncio.run(scenario()) <= min(32, (os.cpu_count() or 1) + 4)
 
 
 async def _first(trigger: FaxTrigger) -> Any:

@@ -54,8 +54,22 @@ if TYPE_CHECKING:
 
 #: Fields of a fax that may appear in a trigger event (no phone numbers: the triggerer logs events).
 EVENT_FIELDS = ("id", "direction", "status", "createTime", "completedTime", "numberOfPages", "hasFile", "serviceId")
+STORE_UNUSABLE = "Asset state store unusable (%s); de-duplicating in memory only"
 #: Errors a polling loop rides out: the hook has already retried them with backoff.
 TRANSIENT_ERRORS = (SinchConnectionError, SinchServerError, SinchRateLimitError)
+
+
+async def alog(log: Any, level: str, message: str, *args: Any) -> None:
+    """Log from a trigger without blocking the event loop: Airflow 3's async log methods where they exist.
+
+    The triggerer's log goes down a pipe to its supervisor; when hundreds of triggers fire at once a plain
+    ``log.info`` waits for that pipe on the loop (0.6 s measured with 200 waits resuming together).
+    """
+    method = getattr(log, f"a{level}", None)
+    if method is not None:
+        await method(message, *args)
+    else:  # Airflow 2: stdlib logging
+        getattr(log, level)(message, *args)
 
 
 def event_fields(fax: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +246,7 @@ class FaxTrigger(BaseTrigger):
         except (SinchError, ValueError) as exc:
             yield TriggerEvent({"status": "error", "message": redact(str(exc))})
             return
-        self.log.info("Wait over: %d matching faxes", len(faxes))
+        await alog(self.log, "info", "Wait over: %d matching faxes", len(faxes))
         yield TriggerEvent({"status": "success", "fax_ids": [str(fax.get("id")) for fax in faxes]})
 
     async def _wait_for_filters(self) -> list[dict[str, Any]]:
@@ -242,7 +256,7 @@ class FaxTrigger(BaseTrigger):
                 faxes = await hook.fax.find_matching_faxes(**self.criteria)
                 if faxes:
                     return faxes
-                self.log.info("No match yet; polling Sinch again in %.3g s", self.poll_interval)
+                await alog(self.log, "info", "No match yet; polling Sinch again in %.3g s", self.poll_interval)
                 await asyncio.sleep(self.poll_interval)
         finally:
             await hook.aclose()
@@ -355,11 +369,16 @@ class NewFaxEventTrigger(_EventTriggerBase):
             saved = await store.aget(self.state_key)
         except Exception as exc:  # a store error must not stop the watcher; memory still de-duplicates
             self._state_usable = False
-            self.log.warning("Asset state store unusable (%s); de-duplicating in memory only", type(exc).__name__)
+            await alog(
+                self.log,
+                "warning",
+                "Asset state store unusable (%s); de-duplicating in memory only",
+                type(exc).__name__,
+            )
             return
         if isinstance(saved, dict) and isinstance(saved.get("seen"), dict):
             self.seen.update({str(k): str(v) for k, v in saved["seen"].items()})
-            self.log.info("Restored %d already fired fax IDs", len(self.seen))
+            await alog(self.log, "info", "Restored %d already fired fax IDs", len(self.seen))
 
     async def save_seen(self) -> None:
         """Save the fired IDs to the asset state store, when there is one."""
@@ -370,7 +389,12 @@ class NewFaxEventTrigger(_EventTriggerBase):
             await store.aset(self.state_key, {"seen": dict(self.seen)})
         except Exception as exc:
             self._state_usable = False
-            self.log.warning("Asset state store unusable (%s); de-duplicating in memory only", type(exc).__name__)
+            await alog(
+                self.log,
+                "warning",
+                "Asset state store unusable (%s); de-duplicating in memory only",
+                type(exc).__name__,
+            )
 
     def new_faxes(self, faxes: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
         """Mark the faxes not fired before as seen and return them oldest first; forget IDs past the lookback."""
@@ -415,10 +439,16 @@ class NewFaxEventTrigger(_EventTriggerBase):
                 try:
                     fresh = await self.poll_once(hook)
                 except TRANSIENT_ERRORS as exc:
-                    self.log.warning("Polling Sinch failed (%s); trying again in %.0f s", exc, self.poll_interval)
+                    await alog(
+                        self.log,
+                        "warning",
+                        "Polling Sinch failed (%s); trying again in %.0f s",
+                        exc,
+                        self.poll_interval,
+                    )
                     fresh = []
                 if fresh:
-                    self.log.info("%d new faxes", len(fresh))
+                    await alog(self.log, "info", "%d new faxes", len(fresh))
                     for payload in self.event_payloads(fresh):
                         yield TriggerEvent(payload)
                     unsaved = True

@@ -26,7 +26,7 @@ import requests
 from tests.e2e.processes import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Collection, Mapping
 
     from tests.e2e.processes import ProcessSupervisor
 
@@ -225,6 +225,26 @@ class AirflowAPI:
         response.raise_for_status()
         return response.json()
 
+    def get_all(self, path: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a listing, page after page (the API returns at most ``[api] maximum_page_limit``, 100)."""
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.get(path, **params, limit=100, offset=len(items))
+            items += page[key]
+            if not page[key] or len(items) >= page["total_entries"]:
+                return items
+
+    def post_all(self, path: str, key: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Like :meth:`get_all`, for the batch listings (``POST .../list`` with a JSON body)."""
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self.request("POST", path, json={**body, "page_limit": 100, "page_offset": len(items)})
+            response.raise_for_status()
+            page = response.json()
+            items += page[key]
+            if not page[key] or len(items) >= page["total_entries"]:
+                return items
+
     def healthy(self) -> bool:
         try:
             response = self.request("GET", "/api/v2/monitor/health", timeout=5)
@@ -266,7 +286,12 @@ class AirflowAPI:
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Every task instance of a run, mapped ones included."""
-        return list(self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1000)["task_instances"])
+        return self.get_all(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances")
+
+    def count_tis(self, dag_id: str, run_id: str, *states: str) -> int:
+        """How many task instances of a run are in one of ``states`` (cheap: the API counts, returns one)."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        return int(self.get(path, state=list(states), limit=1)["total_entries"])
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1, key: str = "return_value") -> Any:
         """A task's XCom value, deserialised."""
@@ -288,11 +313,24 @@ class RunMonitor:
     runs start, and the tests read the history it kept.
 
     :param interval: seconds between polls; ``deferred`` lasts about 2-3 s here, so well under that.
+    :param idle_interval: seconds between polls while every run seen is finished (a new one is seen then).
+    :param dag_ids: watch only these DAGs' runs. Every poll serialises every task instance it returns, so a
+        test with hundreds of them (``test_200_deferred_waits_share_polls_and_all_resume``) would cost the
+        API server a good part of a core, twice a second; such a test watches its own run more cheaply.
     """
 
-    def __init__(self, api: AirflowAPI, *, interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        api: AirflowAPI,
+        *,
+        interval: float = 0.5,
+        idle_interval: float = 2.0,
+        dag_ids: Collection[str] | None = None,
+    ) -> None:
         self.api = api
         self.interval = interval
+        self.idle_interval = idle_interval
+        self.dag_ids = None if dag_ids is None else sorted(dag_ids)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._run_states: dict[tuple[str, str], str] = {}
@@ -315,11 +353,22 @@ class RunMonitor:
                 self.poll()
             except (requests.RequestException, ValueError, KeyError) as exc:
                 self.last_error = repr(exc)  # the API server restarting, say: try again next time
-            self._stop.wait(self.interval)
+            self._stop.wait(self.interval if self._busy() else self.idle_interval)
+
+    def _busy(self) -> bool:
+        """Whether a watched run is not finished (or none was seen yet): then the states change quickly."""
+        with self._lock:
+            states = list(self._run_states.values())
+        return not states or any(state not in ("success", "failed") for state in states)
+
+    def _list(self, path: str, key: str) -> list[dict[str, Any]]:
+        if self.dag_ids is None:
+            return self.api.get_all(path, key)
+        return self.api.post_all(f"{path}/list", key, {"dag_ids": self.dag_ids})
 
     def poll(self) -> None:
-        runs = self.api.get("/api/v2/dags/~/dagRuns", limit=1000)["dag_runs"]
-        tis = self.api.get("/api/v2/dags/~/dagRuns/~/taskInstances", limit=1000)["task_instances"]
+        runs = self._list("/api/v2/dags/~/dagRuns", "dag_runs")
+        tis = self._list("/api/v2/dags/~/dagRuns/~/taskInstances", "task_instances")
         latest: dict[tuple[str, str], dict[tuple[str, int], dict[str, Any]]] = {}
         for ti in tis:
             latest.setdefault((ti["dag_id"], ti["dag_run_id"]), {})[(ti["task_id"], ti["map_index"])] = ti
@@ -371,8 +420,18 @@ class RunMonitor:
 
 # ------------------------------------------------------------------------------ CeleryExecutor deployment
 
-#: The Celery workers' names; each also becomes the hostname its task instances record.
+#: The Celery workers' names; each also becomes the hostname its task instances record, and the name of
+#: the worker's own queue (it consumes ``default`` too; see tests/e2e/worker_queues.py).
 WORKERS = ("e2e-worker-1", "e2e-worker-2")
+#: Task slots per worker, well above the cores: 200 mapped sensors must each run once to defer and once to
+#: resume, and a slot is mostly idle. Airflow 3.3.2's task supervisor often notices its task process's exit
+#: only at its next wake-up, up to ``[workers] min_heartbeat_interval`` (5 s) later, when the task's pipes
+#: closed before the exit could be reaped (it then waits in select() on nothing): about every other task
+#: holds its slot some seconds after it ended. Lowering that interval to 1 s cures it, but then every running
+#: task heartbeats each second (about 2 heartbeats per task here): more slots are the cheaper cure on 2 cores.
+WORKER_CONCURRENCY = 8
+#: What ``airflow_local_settings.py`` in ``$AIRFLOW_HOME/config`` holds: the cluster policy of worker_queues.
+LOCAL_SETTINGS = "from tests.e2e.worker_queues import task_instance_mutation_hook  # noqa: F401\n"
 
 
 def start_celery_deployment(
@@ -382,6 +441,7 @@ def start_celery_deployment(
     dags_folder: Path,
     dag_ids: list[str],
     extra_env: Mapping[str, str],
+    spread_tasks: Collection[str] = (),
     timeout: float = 240,
 ) -> AirflowAPI:
     """PostgreSQL, Redis, then scheduler, dag-processor, triggerer, api-server and two Celery workers.
@@ -392,24 +452,33 @@ def start_celery_deployment(
     always bind all interfaces); the API server reads task logs from the shared local log folder instead.
 
     :param extra_env: added to every component's environment (connections, variables).
+    :param spread_tasks: mapped tasks (``dag_id.task_id``) whose instances are dealt over the workers' own
+        queues in turn (map index 0 to the first worker, 1 to the second, ...), so that each worker runs
+        some of them whatever Celery would have done; every other task goes to the shared ``default`` queue.
     """
     database_url = start_postgres(procs, workdir)
     broker_url = start_redis(procs, workdir)
+    home = workdir / "airflow"
     env = airflow_env(
-        workdir / "airflow",
+        home,
         api_port=free_port(),
         dags_folder=dags_folder,
         AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=database_url,
         AIRFLOW__CELERY__BROKER_URL=broker_url,
         AIRFLOW__CELERY__RESULT_BACKEND=f"db+{database_url}",
-        AIRFLOW__CELERY__WORKER_CONCURRENCY="2",
+        AIRFLOW__CELERY__WORKER_CONCURRENCY=str(WORKER_CONCURRENCY),
         # One message reserved per free slot, so a busy worker does not hoard tasks the other could run.
         AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER="1",
-        AIRFLOW__CORE__PARALLELISM="8",
+        # Queued and running task instances (deferred ones hold no slot): every worker slot, and as many waiting.
+        AIRFLOW__CORE__PARALLELISM=str(2 * WORKER_CONCURRENCY * len(WORKERS)),
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+        SINCH_E2E_WORKER_QUEUES=",".join(WORKERS),
+        SINCH_E2E_SPREAD_TASKS=",".join(spread_tasks),
         **extra_env,
     )
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "airflow_local_settings.py").write_text(LOCAL_SETTINGS)
     migrate_db(procs, env)
 
     procs.start(
@@ -432,6 +501,8 @@ def start_celery_deployment(
                 "worker",
                 "--celery-hostname",
                 f"{name}@%h",
+                "--queues",
+                f"default,{name}",
                 "--skip-serve-logs",
                 "--without-mingle",
                 "--without-gossip",

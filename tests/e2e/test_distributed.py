@@ -8,12 +8,16 @@ against the simulator's store.
 
 Adding an example DAG: add its file to ``EXAMPLES`` and write a test that calls ``deployment.run_of``.
 A test whose example file does not exist (yet) is skipped.
+
+The last tests run a DAG of their own (``tests/e2e/dags/e2e_sinch_fax_waits.py``), once the examples are
+done: 200 deferrable ``FaxSensor`` waits held by the triggerer at once, sharing their polls, then resumed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -24,6 +28,7 @@ import pytest
 
 from tests.e2e.deployment import (
     EXAMPLE_DAGS,
+    REPO_ROOT,
     WORKERS,
     AirflowAPI,
     RunMonitor,
@@ -57,6 +62,15 @@ EXAMPLES = {
 RECENT_FAXES = 20
 RECENT_SPACING = timedelta(seconds=120)
 RUN_TIMEOUT = 240
+#: The download example's mapped task, dealt over both workers' own queues (tests/e2e/worker_queues.py).
+SPREAD_DOWNLOADS = "example_sinch_fax_download.download_fax"
+
+#: The many-waits DAG (tests/e2e/dags, not an example): a deferrable FaxSensor mapped over WAITS outbound
+#: faxes that stay IN_PROGRESS until the test completes them; the triggerer polls them every WAIT_POLL s.
+WAITS_DAG = "e2e_sinch_fax_waits"
+WAITS_DAG_FILE = REPO_ROOT / "tests" / "e2e" / "dags" / f"{WAITS_DAG}.py"
+WAITS = 200
+WAIT_POLL = 5.0
 
 
 @dataclass
@@ -71,6 +85,8 @@ class Deployment:
     #: The deployment's task log folder, shared by both workers and the triggerer.
     task_logs: Path
     dag_ids: list[str]
+    #: fax ID -> creation time (ms) of the faxes the many-waits DAG waits for; added to the store by its test.
+    wait_faxes: dict[str, int]
     #: dag_id -> run IDs started for it (manual first), filled by start_runs().
     runs: dict[str, list[str]] = field(default_factory=dict)
 
@@ -133,6 +149,7 @@ def deployment(celery_prerequisites: None, e2e_workdir: Path) -> Iterator[Deploy
             shutil.copy(EXAMPLE_DAGS / filename, dags_folder / filename)
             dag_ids.append(dag_id)
     archive = e2e_workdir / "archive"
+    wait_faxes = write_waits_dag(dags_folder)
 
     config = SimulatorConfig(
         key_id=KEY_ID, key_secret=KEY_SECRET, project_id=PROJECT_ID, seed_faxes=200, seed=7, transition_seconds=1.0
@@ -150,18 +167,45 @@ def deployment(celery_prerequisites: None, e2e_workdir: Path) -> Iterator[Deploy
             procs,
             e2e_workdir,
             dags_folder=dags_folder,
-            dag_ids=dag_ids,
+            dag_ids=[*dag_ids, WAITS_DAG],
             extra_env={
                 "AIRFLOW_CONN_SINCH_DEFAULT": json.dumps(connection),
                 "AIRFLOW_VAR_SINCH_FAX_ARCHIVE": archive.as_uri(),
             },
+            spread_tasks=[SPREAD_DOWNLOADS],
         )
-        with RunMonitor(api) as monitor:
+        # The examples' runs only: the many-waits test watches its 200 task instances itself, more cheaply.
+        with RunMonitor(api, dag_ids=dag_ids) as monitor:
             deployment = Deployment(
-                procs, api, monitor, sim, archive, recent_completed, e2e_workdir / "airflow" / "logs", dag_ids
+                procs,
+                api,
+                monitor,
+                sim,
+                archive,
+                recent_completed,
+                e2e_workdir / "airflow" / "logs",
+                dag_ids,
+                wait_faxes,
             )
             start_runs(deployment)
             yield deployment
+
+
+def write_waits_dag(dags_folder: Path) -> dict[str, int]:
+    """Put the many-waits DAG into the dags folder with the IDs of its faxes; return ID -> creation time (ms).
+
+    The IDs are ULIDs, as Sinch's are, encoding their creation times (the last minute, 0.25 s apart); the
+    faxes themselves are added to the simulator by the test, so the other tests never see them.
+    """
+    from airflow_provider_sinch.simulator.store import make_ulid
+
+    rng = random.Random(11)
+    first = int(time.time() * 1000) - 60_000
+    faxes = {make_ulid(first + i * 250, rng.getrandbits(80)): first + i * 250 for i in range(WAITS)}
+    shutil.copy(WAITS_DAG_FILE, dags_folder / WAITS_DAG_FILE.name)
+    settings = {"fax_ids": list(faxes), "poll_interval": WAIT_POLL}
+    (dags_folder / f"{WAITS_DAG}.json").write_text(json.dumps(settings))
+    return faxes
 
 
 def start_runs(deployment: Deployment) -> None:
@@ -252,8 +296,12 @@ def test_polling_dag_manual_run(deployment: Deployment) -> None:
 
 
 def test_mapped_downloads_run_on_both_workers_and_match_checksums(deployment: Deployment) -> None:
-    """The download example's scheduled run: one mapped task per COMPLETED fax of its window, spread over
-    both Celery workers, every stored file byte-identical to what the simulator serves."""
+    """The download example's scheduled run: one mapped task per COMPLETED fax of its window, run by both
+    Celery workers, every stored file byte-identical to what the simulator serves.
+
+    Celery alone may give every one of a handful of short tasks to one worker, so the deployment deals
+    the mapped downloads over the workers' own queues in turn (tests/e2e/worker_queues.py): what this
+    checks is that tasks run by different workers share the archive and XComs, and add up."""
     dag_id = "example_sinch_fax_download"
     run = deployment.run_of(dag_id, "scheduled")
     sim = deployment.simulator
@@ -269,6 +317,9 @@ def test_mapped_downloads_run_on_both_workers_and_match_checksums(deployment: De
     assert all(ti["state"] == "success" for ti in downloads)
     hostnames = {ti["hostname"] for ti in downloads}
     assert hostnames == set(WORKERS), f"mapped downloads ran on {hostnames}, expected both workers"
+    for ti in downloads:  # each on the worker whose queue it was dealt to
+        expected_worker = WORKERS[ti["map_index"] % len(WORKERS)]
+        assert (ti["queue"], ti["hostname"]) == (expected_worker, expected_worker), ti["map_index"]
 
     stored = {}
     for ti in downloads:
@@ -407,3 +458,183 @@ def test_asset_triggered_runs_handle_every_fax(
     handled = {fax_id for run in runs for fax_id in deployment.api.xcom(ASSET_DAG, run["dag_run_id"], "fax_ids")}
     missing = set(deployment.recent_completed) - handled
     assert not missing, f"{len(missing)} of {len(deployment.recent_completed)} faxes were not handled by any run"
+
+
+# ------------------------------------------------------------------------------- many deferred waits
+
+
+@dataclass
+class FaxRequests:
+    """The simulator's fax requests of a time window that concern the waited-for faxes."""
+
+    listings: int  # list-faxes calls without a direction filter (the poller's; the examples filter INBOUND)
+    lookups: int  # GET faxes/{id} of a waited-for fax
+    everything: int  # every request to the simulator in the window
+
+
+def wait_requests(sim: SimulatorServer, fax_ids: set[str], since: float, until: float) -> FaxRequests:
+    faxes_path = f"/v3/projects/{PROJECT_ID}/faxes"
+    window = [r for r in sim.requests if since <= r.time < until]
+    listings = [r for r in window if r.path == faxes_path and "direction" not in r.query]
+    lookups = [r for r in window if r.path.startswith(f"{faxes_path}/") and r.path.rsplit("/", 1)[-1] in fax_ids]
+    return FaxRequests(len(listings), len(lookups), len(window))
+
+
+def count_states(tis: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for ti in tis:
+        counts[str(ti["state"])] = counts.get(str(ti["state"]), 0) + 1
+    return counts
+
+
+#: States in which a wait is over (or failed): none of its task instances may reach one before the faxes are final.
+ENDED = ("success", "failed", "upstream_failed", "up_for_retry", "skipped", "removed")
+#: Poll intervals over which the waits' requests are counted while all 200 wait.
+COUNTED_INTERVALS = 2
+#: What Airflow's triggerer logs when its event loop did not come round for ``[triggerer]
+#: blocked_main_thread_warning_threshold`` (0.2 s): something ran in the loop without awaiting.
+BLOCKED = "Triggerer's async thread was blocked"
+
+
+@dataclass
+class WaitsOutcome:
+    """What the many-waits run went through (see :func:`many_waits`)."""
+
+    run_id: str
+    #: The wait_for_fax task instances when all of them were deferred, and when the run was over.
+    deferred: list[dict[str, Any]]
+    finished: list[dict[str, Any]]
+    #: The waits' requests to the simulator over COUNTED_INTERVALS poll intervals while all waited.
+    requests: FaxRequests
+    #: The folder of the mapped task's logs (``map_index=N/attempt=1.log`` and the triggers' logs).
+    run_logs: Path
+    #: What the triggerer logged from the run's start to its end.
+    triggerer_log: str
+    #: Seconds from the run's start (or from the faxes' completion) to each milestone.
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def many_waits(deployment: Deployment) -> WaitsOutcome:
+    """Run the many-waits DAG: its 200 faxes are added IN_PROGRESS, the run is started and, once all 200
+    waits are deferred and their triggers running, their polls are counted for two poll intervals; then
+    the faxes are marked COMPLETED and the run is awaited. Fails as soon as a wait ends early or fails.
+
+    Runs after the examples (this module's last tests use it), so that it has the deployment to itself.
+    The run is watched through task-instance counts (the API counts; listing 200 task instances twice a
+    second would keep the API server busy), its task instances listed only at the milestones.
+    """
+    api, sim, procs = deployment.api, deployment.simulator, deployment.procs
+    fax_ids = set(deployment.wait_faxes)
+    for fax_id, created_ms in deployment.wait_faxes.items():
+        create_time = datetime.fromtimestamp(created_ms / 1000, tz=timezone.utc)
+        sim.store.add_fax(direction="OUTBOUND", status="IN_PROGRESS", create_time=create_time, id=fax_id)
+    triggerer_log_start = len(procs.log_text("triggerer"))
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    run_id = api.trigger(WAITS_DAG)
+    api.unpause(WAITS_DAG)
+    run_logs = deployment.task_logs / f"dag_id={WAITS_DAG}" / f"run_id={run_id}" / "task_id=wait_for_fax"
+
+    def waits_now() -> list[dict[str, Any]]:
+        return [ti for ti in api.task_instances(WAITS_DAG, run_id) if ti["task_id"] == "wait_for_fax"]
+
+    def fail(what: str) -> None:
+        tis = waits_now()
+        parts = [what, f"wait_for_fax states: {count_states(tis)}"]
+        for ti in [ti for ti in tis if ti["state"] in ("failed", "upstream_failed", "up_for_retry")][:3]:
+            parts.append(f"----- log of wait_for_fax[{ti['map_index']}] ({ti['state']}) -----")
+            log = api.task_log(WAITS_DAG, run_id, "wait_for_fax", map_index=ti["map_index"])
+            parts.append(procs.redact(log)[-4000:])
+        parts.append(procs.all_log_tails())
+        pytest.fail("\n".join(parts), pytrace=False)
+
+    # Every mapped task instance pokes once and defers, until all 200 are deferred at the same time.
+    def all_deferred() -> bool:
+        if api.count_tis(WAITS_DAG, run_id, *ENDED):
+            fail("a wait ended before its fax was final")
+        return api.count_tis(WAITS_DAG, run_id, "deferred") == WAITS
+
+    procs.wait_until(f"all {WAITS} waits to defer", all_deferred, timeout=RUN_TIMEOUT, interval=2)
+    timings["all deferred"] = time.monotonic() - started
+    deferred = waits_now()
+
+    # The triggerer starts each trigger with a log file of its own next to its task's log.
+    def triggers_started() -> bool:
+        return len(list(run_logs.glob("map_index=*/attempt=1.log.trigger.*.log"))) == WAITS
+
+    procs.wait_until(f"the triggerer to start all {WAITS} triggers", triggers_started, timeout=60)
+    timings["all triggers running"] = time.monotonic() - started
+
+    since = time.time()
+    time.sleep(COUNTED_INTERVALS * WAIT_POLL + 0.5)
+    requests = wait_requests(sim, fax_ids, since, time.time())
+    if api.count_tis(WAITS_DAG, run_id, "deferred") != WAITS:
+        fail("a wait ended before its fax was final")
+
+    completed_at = time.monotonic()
+    for fax_id in deployment.wait_faxes:
+        sim.store.update_fax(fax_id, status="COMPLETED")
+
+    def run_over() -> bool:
+        state = api.dag_run(WAITS_DAG, run_id)["state"]
+        if state == "failed" or api.count_tis(WAITS_DAG, run_id, "failed", "upstream_failed", "up_for_retry"):
+            fail(f"{WAITS_DAG} run {run_id} failed")
+        return bool(state == "success")
+
+    procs.wait_until(f"all {WAITS} waits to resume and succeed", run_over, timeout=RUN_TIMEOUT, interval=2)
+    timings["all resumed and succeeded"] = time.monotonic() - completed_at
+    timings["total"] = time.monotonic() - started
+    outcome = WaitsOutcome(
+        run_id, deferred, waits_now(), requests, run_logs, procs.log_text("triggerer")[triggerer_log_start:], timings
+    )
+    workers = {name: sum(ti["hostname"] == name for ti in outcome.finished) for name in WORKERS}
+    print(
+        f"\n{WAITS} deferred waits: {', '.join(f'{k} after {v:.1f} s' for k, v in timings.items())}; "
+        f"requests over {COUNTED_INTERVALS} poll intervals while all waited: {requests}; resumed on {workers}"
+    )
+    return outcome
+
+
+def test_200_deferred_waits_share_polls_and_all_resume(deployment: Deployment, many_waits: WaitsOutcome) -> None:
+    """A real triggerer holding 200 waits at once: ``FaxSensor(deferrable=True)`` mapped over 200 outbound
+    faxes IN_PROGRESS. Every task instance defers after one poke; all 200 are ``deferred`` at the same
+    time, their triggers run in the triggerer and share their polls (a listing or two per poll interval,
+    not 200 lookups); once the faxes are COMPLETED every task resumes on a worker, in the same try, and
+    returns its fax."""
+    outcome = many_waits
+    assert count_states(outcome.deferred) == {"deferred": WAITS}
+    assert all(ti["try_number"] == 1 and ti["trigger"] for ti in outcome.deferred)
+    assert len({ti["trigger"]["id"] for ti in outcome.deferred}) == WAITS, "one trigger per task instance"
+
+    requests = outcome.requests
+    assert requests.listings >= COUNTED_INTERVALS - 1, f"the waits were not polled: {requests}"
+    per_interval = (requests.listings + requests.lookups) / COUNTED_INTERVALS
+    assert per_interval < 20, f"the waits' polls were not shared: {requests}"
+
+    waits = outcome.finished
+    assert len(waits) == WAITS
+    assert count_states(waits) == {"success": WAITS}
+    assert {ti["id"] for ti in waits} == {ti["id"] for ti in outcome.deferred}
+    assert all(ti["try_number"] == 1 for ti in waits), "resuming after the trigger must not be a retry"
+    assert {ti["hostname"] for ti in waits} <= set(WORKERS)
+    collected = deployment.api.xcom(WAITS_DAG, outcome.run_id, "collect")
+    assert collected == dict.fromkeys(deployment.wait_faxes, "COMPLETED")
+
+    # Each trigger fired its event in the triggerer, and each task resumed where it had deferred.
+    trigger_logs = list(outcome.run_logs.glob("map_index=*/attempt=1.log.trigger.*.log"))
+    assert len(trigger_logs) == WAITS
+    for log in trigger_logs:
+        text = log.read_text()
+        assert "Trigger fired event" in text, f"{log}: {text[-2000:]}"
+        assert KEY_SECRET not in text
+    for ti in waits:
+        task_log = (outcome.run_logs / f"map_index={ti['map_index']}" / "attempt=1.log").read_text()
+        assert task_log.index("Pausing task as DEFERRED") < task_log.index("1 matching faxes"), ti["map_index"]
+
+
+def test_200_waits_never_block_the_triggerer_loop(many_waits: WaitsOutcome) -> None:
+    """While 200 FaxTriggers start, wait, fire and finish, the triggerer's event loop always comes round
+    within Airflow's warning threshold (0.2 s): no trigger code runs without awaiting for longer."""
+    blocked = [line for line in many_waits.triggerer_log.splitlines() if BLOCKED in line]
+    assert not blocked, f"{len(blocked)} blocked-loop warnings in the triggerer's log:\n" + "\n".join(blocked[:10])
