@@ -20,6 +20,7 @@ faxes COMPLETED in 6 batches from 2 poll intervals on and records when; a watchd
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import os
@@ -75,6 +76,9 @@ class Run:
     retry_reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     cpu: float = 0.0
+    #: Python's full (generation 2) collections during the run: how many, and the longest, in seconds.
+    full_gcs: int = 0
+    longest_full_gc: float = 0.0
 
     @property
     def per_round(self) -> float:
@@ -114,6 +118,31 @@ class RetryCounter(logging.Handler):
         logger = logging.getLogger("airflow_provider_sinch.hooks.sinch_async")
         logger.removeHandler(self)
         logger.level, logger.propagate = self._saved
+
+
+class FullGcMonitor:
+    """Times Python's full (generation 2) collections while active: each stops the event loop's thread."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.longest = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.count += 1
+            self.longest = max(self.longest, time.perf_counter() - self._start)
+
+    def __enter__(self) -> FullGcMonitor:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
 
 
 class Watchdog:
@@ -317,10 +346,14 @@ def run_candidate(name: str, waits: int, interval: float, latency: float, histor
             for k in range(BATCHES)
         ]
         sim.schedule_updates(batches, status="COMPLETED")
+        # The previous runs' garbage is collected now, not during this run: a full collection of this
+        # process's heap (Airflow imported) stops the loop for 100-250 ms here, whatever code allocated last.
+        gc.collect()
         cpu = time.process_time()
-        with RetryCounter() as retried:
+        with RetryCounter() as retried, FullGcMonitor() as full_gcs:
             result.seconds = asyncio.run(main())
         result.cpu = time.process_time() - cpu
+        result.full_gcs, result.longest_full_gc = full_gcs.count, full_gcs.longest
         result.retries = retried.count + retries[0]
         result.retry_reasons = dict(retried.reasons)
         result.requests = sim.count(c.FAXES_PATH, "GET")
@@ -353,6 +386,8 @@ def describe(run: Run) -> str:
         f"thread ran {run.block_cpu * 1000:.1f} ms of it; at most {run.max_cpu_block * 1000:.1f} ms between two "
         f"ticks); threads {run.threads_before} before, {run.peak_threads} at peak"
         + (f" (started: {started})" if started else "")
+        + f"; {run.full_gcs} full GC(s) during the run"
+        + (f" (longest {run.longest_full_gc * 1000:.0f} ms)" if run.full_gcs else "")
         + f"; {run.seconds:.1f} s wall, {run.cpu:.2f} s CPU"
     )
 
@@ -443,6 +478,11 @@ def main(argv: list[str] | None = None) -> int:
         "time, as the triggerer's own watchdog sees it); in brackets the most CPU time the loop's thread ran "
         "between two of its ticks, what the code costs whatever else the machine runs: a wall block far above it "
         "is the process waiting for a core or, for thread-per-poll, for the GIL"
+    )
+    report.detail(
+        "full GCs: Python's generation-2 collections during a run (gc.callbacks), each a pause of the loop's "
+        "thread counted in the longest loop block like any other; every run starts after a gc.collect(), so "
+        "no run pays for the garbage of the runs before it"
     )
     report.detail(
         "peak threads: threading.active_count() at each tick, the main thread included; ours' second thread is "

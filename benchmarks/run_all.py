@@ -74,7 +74,8 @@ METHOD = """\
    share their polls) vs the previous thread-per-poll trigger (`asyncio.to_thread` on the sync hook) vs a
    GET per wait per poll on one httpx client (the `HttpSensorTrigger` pattern). The simulator process marks
    the faxes COMPLETED in batches and records when; a coroutine sleeping 10 ms measures the longest loop
-   block and samples the thread count.
+   block and samples the thread count. Each run starts after a `gc.collect()` and counts the full
+   collections that fall inside it.
 """
 
 
