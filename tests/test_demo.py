@@ -124,6 +124,10 @@ def test_demo_runs_the_dag_prints_the_xcom_table_and_leaves_nothing_running() ->
     print(f"demo took {elapsed:.0f} s")
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.e2e
 @needs_airflow_3
 @pytest.mark.parametrize(
@@ -141,6 +145,10 @@ def test_ctrl_c_stops_everything_and_removes_the_temporary_home(interrupt_after:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Ctrl-C in a terminal reaches a process whose SIGINT is the default. A test run started in the
+        # background of a non-interactive shell (nohup, `cmd &`) inherits SIGINT ignored, and Python then
+        # installs no KeyboardInterrupt handler: restore the terminal's case.
+        preexec_fn=_default_sigint,
     )
     assert process.stdout is not None
     seen = ""
