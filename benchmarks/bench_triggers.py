@@ -32,12 +32,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import _common as c
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable, Coroutine
 
 CONN_ID = "sinch_default"
 FINAL = ("COMPLETED", "FAILURE")
@@ -186,7 +186,9 @@ class Watchdog:
 # ------------------------------------------------------------------------------------------ candidates
 
 
-def ours(fax_ids: list[str], interval: float, fired: dict[str, float], polls: list[int]) -> list[Awaitable[None]]:
+def ours(
+    fax_ids: list[str], interval: float, fired: dict[str, float], polls: list[int]
+) -> list[Coroutine[Any, Any, None]]:
     from airflow_provider_sinch.triggers.fax import FaxTrigger, FaxWaitPoller
 
     async def wait(fax_id: str) -> None:
@@ -194,7 +196,7 @@ def ours(fax_ids: list[str], interval: float, fired: dict[str, float], polls: li
         try:
             event = await events.__anext__()
         finally:
-            await events.aclose()
+            await events.aclose()  # type: ignore[attr-defined]  # run() is an async generator
         fired[fax_id] = time.time()
         if event.payload.get("status") != "success" or event.payload.get("fax_ids") != [fax_id]:
             raise RuntimeError(f"FaxTrigger fired {event.payload!r}")
@@ -212,7 +214,7 @@ def ours(fax_ids: list[str], interval: float, fired: dict[str, float], polls: li
 
 def thread_per_poll(
     fax_ids: list[str], interval: float, fired: dict[str, float], polls: list[int]
-) -> list[Awaitable[None]]:
+) -> list[Coroutine[Any, Any, None]]:
     """The previous ``FaxTrigger.run``: the sync hook's matching function in a thread, every poll."""
     from airflow_provider_sinch.hooks.sinch import SinchHook
 
@@ -234,7 +236,7 @@ def thread_per_poll(
 
 def request_per_wait(
     fax_ids: list[str], interval: float, fired: dict[str, float], polls: list[int], url: str, retries: list[int]
-) -> list[Awaitable[None]]:
+) -> list[Coroutine[Any, Any, None]]:
     """``HttpSensorTrigger``'s loop: one GET of the fax per wait per poll, one shared client."""
     import httpx
 
@@ -274,7 +276,7 @@ def request_per_wait(
     return [wait(fax_id) for fax_id in fax_ids]
 
 
-CANDIDATES: dict[str, Callable[..., list[Awaitable[None]]]] = {
+CANDIDATES: dict[str, Callable[..., list[Coroutine[Any, Any, None]]]] = {
     "ours": ours,
     "thread-per-poll": thread_per_poll,
     "request per wait": request_per_wait,
@@ -318,7 +320,7 @@ def run_candidate(name: str, waits: int, interval: float, latency: float, histor
             watchdog = Watchdog(started)
             dog = asyncio.create_task(watchdog.run())
             coroutines = CANDIDATES[name](fax_ids, interval, fired, polls, *extra)
-            tasks = []
+            tasks: list[asyncio.Task[None]] = []
             for coro in coroutines:  # as the triggerer's create_triggers starts them: one per loop iteration
                 tasks.append(asyncio.create_task(coro))
                 await asyncio.sleep(0)
@@ -440,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     args = c.parse_args(__doc__.splitlines()[0], argv)
     c.setup_env()
     if args.quick:
-        sizes, interval, latency, history = (20,), 1.0, 0.05, 500
+        sizes: tuple[int, ...] = (20,)
+        interval, latency, history = 1.0, 0.05, 500
     else:
         sizes, interval, latency, history = (100, 1000), 5.0, 0.2, 5_000
     report = c.Report(
