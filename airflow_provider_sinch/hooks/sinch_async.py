@@ -76,7 +76,9 @@ async def get_connection(conn_id: str) -> Any:
     aget = getattr(BaseHook, "aget_connection", None)
     if aget is not None:
         return await aget(conn_id)
-    return BaseHook.get_connection(conn_id)  # Airflow 2.x and 3.0: no supervisor channel to share
+    # Airflow 2.x and 3.0 have no async API. The read runs on the loop's own thread, never a worker thread, so
+    # it cannot interleave with the loop's own use of 3.0's supervisor channel (which is not thread-safe).
+    return BaseHook.get_connection(conn_id)
 
 
 def httpx_origin(url: httpx.URL) -> tuple[str, str, int]:
