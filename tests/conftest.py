@@ -147,3 +147,13 @@ def xcom_return_value(dag_id: str, run_id: str, task_id: str, map_index: int = -
             .one()
         )
         return XComModel.deserialize_value(row)
+
+
+@pytest.fixture(scope="module")
+def wire(sim: Any) -> Iterator[Any]:
+    """A ``WireCapture`` of the requesting module's own ``sim`` fixture: every exchange, headers and bodies included."""
+    from tests.simulator.test_conversation_conformance import WireCapture
+
+    capture = WireCapture(sim)
+    yield capture
+    capture.uninstall()

@@ -35,13 +35,13 @@ from airflow_provider_sinch.notifications.sinch import SinchNotifier, send_sinch
 from airflow_provider_sinch.operators.conversation import SendMessageOperator
 from airflow_provider_sinch.simulator import SimulatorConfig, SimulatorServer
 from tests.conftest import KEY_ID, KEY_SECRET, PROJECT_ID, sinch_conn_json, xcom_return_value
-from tests.simulator.test_conversation_conformance import WireCapture
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from airflow_provider_sinch.simulator.conversation import SentMessage
+    from tests.simulator.test_conversation_conformance import WireCapture
 
 APP_ID = "01TESTCONVERSATIONAPP"
 PHONE, PHONE_2 = "+14155552671", "+46701234567"
@@ -60,13 +60,6 @@ def _config(**overrides: Any) -> SimulatorConfig:
 def sim() -> Iterator[SimulatorServer]:
     with SimulatorServer(_config()) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def wire(sim: SimulatorServer) -> Iterator[WireCapture]:
-    capture = WireCapture(sim)
-    yield capture
-    capture.uninstall()
 
 
 @pytest.fixture(autouse=True)

@@ -65,13 +65,6 @@ def sim() -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture(scope="module")
-def wire(sim: SimulatorServer) -> Iterator[WireCapture]:
-    capture = WireCapture(sim)
-    yield capture
-    capture.uninstall()
-
-
-@pytest.fixture(scope="module")
 def openapi() -> Any:
     import yaml
     from openapi_core import OpenAPI

@@ -257,13 +257,6 @@ def sim() -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture(scope="module")
-def wire(sim: SimulatorServer) -> Iterator[WireCapture]:
-    capture = WireCapture(sim)
-    yield capture
-    capture.uninstall()
-
-
-@pytest.fixture(scope="module")
 def sdk(sim: SimulatorServer) -> Any:
     """Sinch's Python SDK as a user configures it, on its own HTTP transport, pointed at the simulator."""
     from sinch import SinchClient
