@@ -34,44 +34,10 @@
 // Every SDK call is bounded by timeoutMs.
 'use strict';
 
-// Before the SDK loads: nothing but the result may reach stdout.
-for (const name of ['log', 'info', 'warn', 'debug']) {
-  console[name] = (...args) => console.error(...args);
-}
+// Before the SDK loads: from here on nothing but the result may reach stdout (cli.js).
+const { main, withTimeout } = require('./cli');
 
 const { ConversationService } = require('@sinch/conversation');
-
-const DEFAULT_TIMEOUT_MS = 10000;
-
-class TimeoutError extends Error {}
-
-function emit(outcome, exitCode) {
-  process.stdout.write(JSON.stringify(outcome) + '\n', () => process.exit(exitCode));
-}
-
-function failure(error, extra = {}) {
-  const status = error && Number.isInteger(error.statusCode) ? error.statusCode : null;
-  const message = error && error.message ? error.message.replace(/\s+/g, ' ').trim() : String(error);
-  const body = error && error.data !== undefined ? error.data : null;
-  return { ok: false, error: message, status, body, ...extra };
-}
-
-function withTimeout(promise, ms, label) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${label}: no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    process.stdin.on('data', (chunk) => chunks.push(chunk));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
-}
 
 // The paths of every Date inside a result (the SDK revives ISO strings of a response into Date objects).
 function datePaths(value, path = [], found = []) {
@@ -120,50 +86,17 @@ async function runOp(service, args, timeoutMs, results = []) {
   }
 }
 
-async function main() {
-  const text = process.argv[2] !== undefined ? process.argv[2] : await readStdin();
-  let input;
-  try {
-    input = JSON.parse(text);
-  } catch (error) {
-    emit(failure(new Error(`the input is not JSON: ${error.message}`)), 2);
-    return;
-  }
-  const timeoutMs = input.timeoutMs || DEFAULT_TIMEOUT_MS;
-  const service = new ConversationService({
-    projectId: input.projectId,
-    keyId: input.keyId,
-    keySecret: input.keySecret,
-    conversationRegion: input.conversationRegion || 'us',
-    conversationHostname: input.conversationHostname,
-    authHostname: input.authHostname,
-  });
-  if (input.op !== 'session') {
-    try {
-      const result = await runOp(service, input, timeoutMs);
-      emit({ ok: true, result, dates: datePaths(result) }, 0);
-    } catch (error) {
-      emit(failure(error), 1);
-    }
-    return;
-  }
-  if (!Array.isArray(input.steps) || !input.steps.length) {
-    emit(failure(new Error('session needs "steps": a list of operations')), 2);
-    return;
-  }
-  const results = [];
-  for (const [index, step] of input.steps.entries()) {
-    try {
-      results.push(await runOp(service, step, step.timeoutMs || timeoutMs, results));
-    } catch (error) {
-      const outcome = failure(error, { step: index, results });
-      outcome.error = `step ${index} (${step.op}): ${outcome.error}`;
-      emit(outcome, 1);
-      return;
-    }
-  }
-  const result = { steps: results };
-  emit({ ok: true, result, dates: datePaths(result) }, 0);
-}
-
-main().catch((error) => emit(failure(error), 1));
+main({
+  sessionOp: 'session',
+  makeClient: (input) =>
+    new ConversationService({
+      projectId: input.projectId,
+      keyId: input.keyId,
+      keySecret: input.keySecret,
+      conversationRegion: input.conversationRegion || 'us',
+      conversationHostname: input.conversationHostname,
+      authHostname: input.authHostname,
+    }),
+  runOp,
+  annotate: (result) => ({ dates: datePaths(result) }),
+});

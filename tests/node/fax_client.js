@@ -23,50 +23,18 @@
 //                   JSON must then come as an argument). Result: {steps: [result, ...]}.
 //
 // stdout gets exactly one JSON object: {"ok": true, "result": ...} or {"ok": false, "error": message, "status":
-// http status or null}. The SDK's own console output goes to stderr. Every SDK call is bounded by timeoutMs: the
-// SDK's retry of a multipart send after an expired token never completes (its form-data stream was consumed).
+// http status or null, "body": the error body the SDK read, or null} (tests/node/cli.js). The SDK's own console
+// output goes to stderr. Every SDK call is bounded by timeoutMs: the SDK's retry of a multipart send after an
+// expired token never completes (its form-data stream was consumed).
 'use strict';
 
 const crypto = require('crypto');
 const fs = require('fs');
 
-// Before the SDK loads: nothing but the result may reach stdout.
-for (const name of ['log', 'info', 'warn', 'debug']) {
-  console[name] = (...args) => console.error(...args);
-}
+// Before the SDK loads: from here on nothing but the result may reach stdout (cli.js).
+const { main, withTimeout } = require('./cli');
 
 const { FaxService } = require('@sinch/fax');
-
-const DEFAULT_TIMEOUT_MS = 10000;
-
-class TimeoutError extends Error {}
-
-function emit(outcome, exitCode) {
-  process.stdout.write(JSON.stringify(outcome) + '\n', () => process.exit(exitCode));
-}
-
-function failure(error, extra = {}) {
-  const status = error && Number.isInteger(error.statusCode) ? error.statusCode : null;
-  const message = error && error.message ? error.message.replace(/\s+/g, ' ').trim() : String(error);
-  return { ok: false, error: message, status, ...extra };
-}
-
-function withTimeout(promise, ms, label) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`${label}: no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    process.stdin.on('data', (chunk) => chunks.push(chunk));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
-}
 
 let stdinLines = null;
 function nextStdinLine(ms) {
@@ -183,49 +151,17 @@ async function runOp(faxes, args, timeoutMs, pauses) {
   }
 }
 
-async function main() {
-  const text = process.argv[2] !== undefined ? process.argv[2] : await readStdin();
-  let input;
-  try {
-    input = JSON.parse(text);
-  } catch (error) {
-    emit(failure(new Error(`the input is not JSON: ${error.message}`)), 2);
-    return;
-  }
-  const timeoutMs = input.timeoutMs || DEFAULT_TIMEOUT_MS;
-  const service = new FaxService({
-    projectId: input.projectId,
-    keyId: input.keyId,
-    keySecret: input.keySecret,
-    faxHostname: input.faxHostname,
-    authHostname: input.authHostname,
-  });
-  const faxes = service.faxes;
-  const pauses = { count: 0 };
-  if (input.op !== 'token_roundtrip') {
-    try {
-      emit({ ok: true, result: await runOp(faxes, input, timeoutMs, pauses) }, 0);
-    } catch (error) {
-      emit(failure(error), 1);
-    }
-    return;
-  }
-  if (!Array.isArray(input.steps) || !input.steps.length) {
-    emit(failure(new Error('token_roundtrip needs "steps": a list of operations')), 2);
-    return;
-  }
-  const results = [];
-  for (const [index, step] of input.steps.entries()) {
-    try {
-      results.push(await runOp(faxes, step, step.timeoutMs || timeoutMs, pauses));
-    } catch (error) {
-      const outcome = failure(error, { step: index, results });
-      outcome.error = `step ${index} (${step.op}): ${outcome.error}`;
-      emit(outcome, 1);
-      return;
-    }
-  }
-  emit({ ok: true, result: { steps: results } }, 0);
-}
+const pauses = { count: 0 };
 
-main().catch((error) => emit(failure(error), 1));
+main({
+  sessionOp: 'token_roundtrip',
+  makeClient: (input) =>
+    new FaxService({
+      projectId: input.projectId,
+      keyId: input.keyId,
+      keySecret: input.keySecret,
+      faxHostname: input.faxHostname,
+      authHostname: input.authHostname,
+    }).faxes,
+  runOp: (faxes, args, timeoutMs) => runOp(faxes, args, timeoutMs, pauses),
+});
