@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 #: Fields of a fax that may appear in a trigger event (no phone numbers: the triggerer logs events).
 EVENT_FIELDS = ("id", "direction", "status", "createTime", "completedTime", "numberOfPages", "hasFile", "serviceId")
+#: The warning when the asset state store fails (a read or a write): the watcher goes on without it.
 STORE_UNUSABLE = "Asset state store unusable (%s); de-duplicating in memory only"
 #: Errors a polling loop rides out: the hook has already retried them with backoff.
 TRANSIENT_ERRORS = (SinchConnectionError, SinchServerError, SinchRateLimitError)
@@ -369,12 +370,7 @@ class NewFaxEventTrigger(_EventTriggerBase):
             saved = await store.aget(self.state_key)
         except Exception as exc:  # a store error must not stop the watcher; memory still de-duplicates
             self._state_usable = False
-            await alog(
-                self.log,
-                "warning",
-                "Asset state store unusable (%s); de-duplicating in memory only",
-                type(exc).__name__,
-            )
+            await alog(self.log, "warning", STORE_UNUSABLE, type(exc).__name__)
             return
         if isinstance(saved, dict) and isinstance(saved.get("seen"), dict):
             self.seen.update({str(k): str(v) for k, v in saved["seen"].items()})
@@ -389,12 +385,7 @@ class NewFaxEventTrigger(_EventTriggerBase):
             await store.aset(self.state_key, {"seen": dict(self.seen)})
         except Exception as exc:
             self._state_usable = False
-            await alog(
-                self.log,
-                "warning",
-                "Asset state store unusable (%s); de-duplicating in memory only",
-                type(exc).__name__,
-            )
+            await alog(self.log, "warning", STORE_UNUSABLE, type(exc).__name__)
 
     def new_faxes(self, faxes: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
         """Mark the faxes not fired before as seen and return them oldest first; forget IDs past the lookback."""
