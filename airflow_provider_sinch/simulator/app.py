@@ -313,7 +313,7 @@ class SimulatorApp:
             await _send_simple(raw_send, status, headers, body)
             return
 
-        if path.startswith(("/v3/", "/v1/")):
+        if path.startswith(("/v3/", conversation.PATH_PREFIX)):
             rejected = self._authorize(path, authorization, auth_kind)
             if rejected is not None:
                 status, headers, body = rejected
@@ -338,7 +338,7 @@ class SimulatorApp:
         cfg = self.config
         # The Fax API answers a bad credential with an empty 401; the Conversation API with its error shape.
         body = b""
-        if path.startswith("/v1/"):
+        if path.startswith(conversation.PATH_PREFIX):
             body = json.dumps(conversation.error_body(401, "Request had invalid credentials.")).encode()
         kind = [(b"content-type", b"application/json")] if body else []
 
@@ -520,7 +520,8 @@ def _build_api(sim: SimulatorApp) -> FastAPI:
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith("/v1/"):  # the Conversation API answers every error in its own shape
+        # The Conversation API answers every error in its own shape.
+        if request.url.path.startswith(conversation.PATH_PREFIX):
             text = f"No such resource: {request.url.path}" if exc.status_code == 404 else str(exc.detail)
             body = conversation.error_body(exc.status_code, text)
             return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
@@ -533,7 +534,7 @@ def _build_api(sim: SimulatorApp) -> FastAPI:
         if isinstance(exc, InjectedDisconnect):
             raise exc
         logger.exception("Simulator error on %s %s", request.method, request.url.path)
-        if request.url.path.startswith("/v1/"):
+        if request.url.path.startswith(conversation.PATH_PREFIX):
             return JSONResponse(conversation.error_body(500, "Internal simulator error"), status_code=500)
         return error_response(500, "Internal simulator error")
 

@@ -42,6 +42,8 @@ _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DEN
            429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}  # fmt: skip
 #: ``MessageSource`` of Sinch's document: where ``GET messages/{id}`` looks (default CONVERSATION_SOURCE).
 MESSAGE_SOURCES = ("CONVERSATION_SOURCE", "DISPATCH_SOURCE")
+#: The start of every Conversation API path (the Fax API's start with ``/v3/``).
+PATH_PREFIX = "/v1/"
 #: The query parameters of the Conversation endpoints served here.
 KNOWN_PARAMS = {"messages": frozenset({"messages_source"}), "apps": frozenset(), "send": frozenset()}
 
@@ -240,7 +242,7 @@ def send_problems(body: Any) -> list[tuple[str, str]]:
 
 def add_routes(api: FastAPI, state: ConversationState) -> None:
     """The Conversation API's routes on the simulator's FastAPI app (authorized by the outer ASGI layer)."""
-    base = "/v1/projects/{project_id}"
+    base = PATH_PREFIX + "projects/{project_id}"
 
     @api.post(base + "/messages:send")
     async def send_message(request: Request) -> Response:
