@@ -625,7 +625,10 @@ def test_200_deferred_waits_share_polls_and_all_resume(deployment: Deployment, m
     trigger_logs = list(outcome.run_logs.glob("map_index=*/attempt=1.log.trigger.*.log"))
     assert len(trigger_logs) == WAITS
     for log in trigger_logs:
-        text = log.read_text()
+        # The task can resume on a worker before the triggerer's log handler has written the fired line.
+        deadline = time.monotonic() + 30
+        while "Trigger fired event" not in (text := log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert "Trigger fired event" in text, f"{log}: {text[-2000:]}"
         assert KEY_SECRET not in text
     for ti in waits:
